@@ -25,6 +25,6 @@ def signal_layout(classes: int) -> data.StructLayout:
     })
 
 
-def features_layout(count: int) -> data.ArrayLayout:
-    """A vector of INT8 feature codes."""
-    return data.ArrayLayout(signed(8), count)
+def features_layout(count: int) -> data.StructLayout:
+    """The feature extractor's output: INT8 feature codes, and ``warm`` passed along."""
+    return data.StructLayout({"features": data.ArrayLayout(signed(8), count), "warm": 1})
