@@ -1,0 +1,143 @@
+"""The board build: CLI errors, and real bitstreams for the ULX3S and the iCEBreaker."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw import build
+from hw.boards import BOARDS, BoardError, board
+from sw import artifact
+
+REPORT_KEYS = {"fmax_mhz", "timing_met", "resources", "latency_cycles", "latency_ns", "ii"}
+
+
+class StandInCore(wiring.Component):
+    """Until hw.top.LinkedCore lands: a small core with the same ports and timing facts."""
+    rx: In(1)
+    tx: Out(1)
+    leds: Out(8)
+    latency = 3
+    ii = 1
+
+    def __init__(self, model, *, config, clk_freq, baud):
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b, product, acc = Signal(8), Signal(8), Signal(16), Signal(24)
+        m.d.sync += [a.eq(a + self.rx), b.eq(b + 3), product.eq(a * b),
+                     acc.eq(acc + product), self.tx.eq(self.rx)]
+        m.d.comb += self.leds.eq(acc[-8:])
+        return m
+
+
+def run_cli(capsys, *argv):
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(list(argv))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_unknown_board_lists_valid_ones(capsys):
+    code, err = run_cli(capsys, "--board", "de0nano")
+    assert code == 2
+    assert "de0nano" in err and all(name in err for name in BOARDS)
+    assert "Traceback" not in err
+
+
+def test_unknown_device_lists_valid_ones(capsys):
+    code, err = run_cli(capsys, "--board", "ulx3s", "--device", "99F")
+    assert code == 2
+    assert "'99F'" in err and "12F, 25F, 45F, 85F" in err
+
+
+def test_unreachable_clock_is_a_usage_error(capsys, tmp_path):
+    artifact.save(artifact.random_model(np.random.default_rng(0)), tmp_path / "model")
+    code, err = run_cli(capsys, "--board", "icebreaker", "--clock-mhz", "500",
+                        "--model", str(tmp_path / "model"), "--out", str(tmp_path))
+    assert code == 2 and "500 MHz is outside" in err
+
+
+def test_board_table():
+    assert board("ulx3s").default_device == "85F"
+    assert board("ulx3s").platform().device == "LFE5U-85F"
+    assert board("icebreaker").platform().device == "iCE40UP5K"
+    with pytest.raises(BoardError, match="valid: ulx3s"):
+        board("nope")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("model")
+    artifact.save(artifact.random_model(np.random.default_rng(1)), directory)
+    return directory
+
+
+def run_build(out: Path, board_name: str, model: Path, **options) -> tuple:
+    start = time.monotonic()
+    report = build.build(build.Options(board(board_name), board(board_name).default_device,
+                                       model, out=out, **options), core_factory=StandInCore)
+    return report, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def ulx3s(tmp_path_factory, model_dir):
+    out = tmp_path_factory.mktemp("build")
+    return out, *run_build(out, "ulx3s", model_dir)
+
+
+@pytest.fixture(scope="module")
+def icebreaker_synthetic(tmp_path_factory):
+    """The iCEBreaker build with no model: trains one first, Bybit forced unreachable."""
+    out = tmp_path_factory.mktemp("build")
+    with pytest.MonkeyPatch.context() as patch:
+        # a closed local port: the client fails at once, as on an offline machine
+        patch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+        return out, *run_build(out, "icebreaker", out / "model")
+
+
+def check_build(out: Path, board_name: str, report: dict):
+    assert REPORT_KEYS <= report.keys()
+    assert report == json.loads((out / board_name / "report.json").read_text())
+    bitstream = out / board_name / "trader.bit"
+    assert report["bitstream"] == str(bitstream)
+    assert bitstream.stat().st_size > 10_000
+    assert report["timing_met"] and report["fmax_mhz"] >= report["target_mhz"]
+    for name in ("LUT", "FF", "DSP", "BRAM"):
+        entry = report["resources"][name]
+        assert 0 <= entry["used"] <= entry["available"] and entry["available"] > 0
+    assert report["resources"]["LUT"]["used"] > 0
+    assert report["latency_ns"] == pytest.approx(
+        report["latency_cycles"] * 1e3 / report["fmax_mhz"], rel=1e-3)
+    assert set(report["steps_s"]) == {"elaborate", "rtlil", "synthesis", "place_and_route",
+                                      "packing"}
+    assert (out / board_name / "report.md").read_text().startswith("# Build report")
+    assert not (out / board_name / "work").exists()
+
+
+def test_ulx3s_bitstream(ulx3s):
+    out, report, seconds = ulx3s
+    print(f"ulx3s build: {seconds:.1f} s")
+    check_build(out, "ulx3s", report)
+    assert report["device"] == "LFE5U-85F"
+    assert report["clock"]["achieved_mhz"] == 125
+    assert report["target_mhz"] == pytest.approx(125)
+    assert report["model"]["synthetic"] is False
+    assert "SYNTHETIC" not in (out / "ulx3s" / "report.md").read_text()
+
+
+def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
+    out, report, seconds = icebreaker_synthetic
+    print(f"icebreaker build (training included): {seconds:.1f} s")
+    check_build(out, "icebreaker", report)
+    assert (out / "icebreaker" / "trader.bin").read_bytes() == \
+        (out / "icebreaker" / "trader.bit").read_bytes()
+    assert report["model"]["synthetic"] is True and report["model"]["trained_now"] is True
+    assert artifact.load(out / "model").meta["data"]["synthetic"] is True
+    assert "WARNING: the model was trained on SYNTHETIC klines" in \
+        (out / "icebreaker" / "report.md").read_text()
