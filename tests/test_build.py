@@ -18,22 +18,28 @@ REPORT_KEYS = {"fmax_mhz", "timing_met", "resources", "latency_cycles", "latency
 
 
 class StandInCore(wiring.Component):
-    """Until hw.top.LinkedCore lands: a small core with the same ports and timing facts."""
+    """A core with LinkedCore's ports whose ``parallel`` configuration needs 12
+    multipliers (more than the UP5K's 8 DSPs) and ``folded`` one: it exercises the
+    ``--config auto`` fallback in seconds."""
     rx: In(1)
     tx: Out(1)
     leds: Out(8)
-    latency = 3
-    ii = 1
 
     def __init__(self, model, *, config, clk_freq, baud):
+        self.multipliers = {"parallel": 12, "folded": 1}[config]
+        self.latency, self.ii = 3, 13 - self.multipliers
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        a, b, product, acc = Signal(8), Signal(8), Signal(16), Signal(24)
-        m.d.sync += [a.eq(a + self.rx), b.eq(b + 3), product.eq(a * b),
-                     acc.eq(acc + product), self.tx.eq(self.rx)]
-        m.d.comb += self.leds.eq(acc[-8:])
+        acc = Signal(16)
+        for index in range(self.multipliers):
+            a, b, product = Signal(9), Signal(9), Signal(18)
+            m.d.sync += [a.eq(a + self.rx), b.eq(b + index + 3), product.eq(a * b)]
+            acc = acc ^ product[-16:]
+        flat = Signal(16)
+        m.d.sync += [flat.eq(acc), self.tx.eq(self.rx)]
+        m.d.comb += self.leds.eq(flat[:8] ^ flat[8:])
         return m
 
 
@@ -101,6 +107,14 @@ def icebreaker_synthetic(tmp_path_factory):
         return out, *run_build(out, "icebreaker", out / "model")
 
 
+def test_over_capacity_reads_nextpnr_utilisation():
+    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:   36787/   5280   696%\n"
+           "Info: \t        ICESTORM_RAM:       0/     30     0%\n"
+           "Info: \t        ICESTORM_DSP:      12/      8   150%\n")
+    assert build.over_capacity(log) == "ICESTORM_LC 36787/5280 (696%), ICESTORM_DSP 12/8 (150%)"
+    assert build.over_capacity(log.replace("36787", "3678").replace("12/", " 2/")) == ""
+
+
 def check_build(out: Path, board_name: str, report: dict):
     assert REPORT_KEYS <= report.keys()
     assert report == json.loads((out / board_name / "report.json").read_text())
@@ -128,6 +142,7 @@ def test_ulx3s_bitstream(ulx3s):
     assert report["clock"]["achieved_mhz"] == 125
     assert report["target_mhz"] == pytest.approx(125)
     assert report["model"]["synthetic"] is False
+    assert report["config"] == "parallel" and report["resources"]["DSP"]["used"] >= 12
     assert "SYNTHETIC" not in (out / "ulx3s" / "report.md").read_text()
 
 
@@ -137,6 +152,10 @@ def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
     check_build(out, "icebreaker", report)
     assert (out / "icebreaker" / "trader.bin").read_bytes() == \
         (out / "icebreaker" / "trader.bit").read_bytes()
+    assert report["config"] == "folded"
+    attempts = report["config_choice"]["attempts"]
+    assert [a["config"] for a in attempts] == ["parallel", "folded"]
+    assert "ICESTORM_DSP 12/8" in attempts[0]["outcome"]
     assert report["model"]["synthetic"] is True and report["model"]["trained_now"] is True
     assert artifact.load(out / "model").meta["data"]["synthetic"] is True
     assert "WARNING: the model was trained on SYNTHETIC klines" in \
