@@ -160,3 +160,25 @@ def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
     assert artifact.load(out / "model").meta["data"]["synthetic"] is True
     assert "WARNING: the model was trained on SYNTHETIC klines" in \
         (out / "icebreaker" / "report.md").read_text()
+
+
+def test_program_without_programmer_fails_before_building(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("OPENFPGALOADER", raising=False)
+    code = build.main(["--board", "ulx3s", "--program", "--model", str(tmp_path / "none"),
+                       "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "needs openFPGALoader" in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists() and not (tmp_path / "ulx3s").exists()
+
+
+def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
+    with pytest.raises(build.BuildError, match=r"timing not met: fmax [\d.]+ MHz < 20[01]"):
+        run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200)
+    report = json.loads((tmp_path / "icebreaker" / "report.json").read_text())
+    assert report["timing_met"] is False and report["bitstream"] is None
+    assert not list((tmp_path / "icebreaker").glob("trader.*"))
+    report, _ = run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200,
+                          allow_timing_failure=True)
+    assert report["timing_met"] is False and (tmp_path / "icebreaker" / "trader.bit").exists()
+    assert "timing NOT met" in (tmp_path / "icebreaker" / "report.md").read_text()
