@@ -170,6 +170,8 @@ class BybitClient:
                     requests.exceptions.ContentDecodingError) as error:
                 reason = f"connection failed ({type(error).__name__})"
                 continue
+            except requests.RequestException as error:
+                raise BybitError(f"{where}: cannot request {self.url}: {error}") from None
             reset_ms = response.headers.get("X-Bapi-Limit-Reset-Timestamp")
             status = response.status_code
             if status in RETRIED_HTTP or status >= 500:

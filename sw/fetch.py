@@ -126,7 +126,7 @@ def read_cache(path: Path, symbol: str, interval: str, category: str, progress) 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sw.fetch", description=__doc__.split("\n")[0])
-    parser.add_argument("--symbol", default="BTCUSDT")
+    parser.add_argument("--symbol", default="BTCUSDT", type=str.upper)
     parser.add_argument("--category", default="linear", choices=("linear", "inverse", "spot"))
     parser.add_argument("--interval", default="5", help="Bybit interval code (1 3 5 ... D W)")
     span = parser.add_mutually_exclusive_group(required=True)

@@ -33,7 +33,7 @@ FAULTS = ("http429", "http403", "http500", "retcode10000", "retcode10006", "retc
 RETRIED_RETCODES = {10000: "Server Timeout", 10006: "Too many visits!", 10016: "Server error"}
 RATE_LIMIT = 600
 RESET_AFTER_MS = 2000      # how far ahead X-Bapi-Limit-Reset-Timestamp points
-TIMEOUT_FAULT_S = 1.0      # the "timeout" fault answers this late; clients use less
+TIMEOUT_FAULT_S = 2.5      # the "timeout" fault answers this late; test clients wait 1 s
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bybit_server import (RESET_AFTER_MS, TIMEOUT_FAULT_S, Market, api_row,  # noqa: F401
+from bybit_server import (RESET_AFTER_MS, Market, api_row,  # noqa: F401
                           bybit_server, markets)
 
 from sw.bybit import (BybitClient, BybitDataError, BybitError, BybitParamError,
@@ -36,7 +36,7 @@ def recorder():
 
 @pytest.fixture
 def client(bybit_server, recorder):
-    return BybitClient(bybit_server.url, timeout=TIMEOUT_FAULT_S / 4, max_retries=RETRIES,
+    return BybitClient(bybit_server.url, timeout=1.0, max_retries=RETRIES,
                        backoff_s=0.001, progress=recorder.lines.append,
                        sleep=recorder.sleeps.append, max_wait_s=0.1)
 
@@ -342,6 +342,12 @@ def test_cli_unreachable_is_one_line(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: Bybit unavailable")
+
+
+def test_cli_bad_url_is_one_line(tmp_path, capsys):
+    assert main(["--count", "10", "--base-url", "nowhere", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot request nowhere/v5/market/kline" in err[0]
 
 
 def test_cli_rejects_bad_flags(capsys):
