@@ -142,14 +142,16 @@ def build(options: Options, core_factory=None) -> dict:
         try:
             run_flow(attempt, board, options, model, pll, core_factory)
         except DoesNotFit as error:
-            outcomes.append({"config": config, "outcome": f"does not fit: {error}"})
+            outcomes.append({"config": config, "outcome": f"does not fit: {error}",
+                             "seconds": round(sum(attempt.steps_s.values()), 2)})
             print(f"{config} core does not fit {platform.device}: {error}")
             if config == configs[-1]:
-                raise BuildError(f"{config} core does not fit {platform.device}: {error}"
-                                 + ("" if options.config == "auto"
-                                    else "; try --config folded")) from None
+                hint = "; try --config folded" if config != AUTO_ORDER[-1] else ""
+                raise BuildError(f"{config} core does not fit {platform.device}: "
+                                 f"{error}{hint}") from None
             continue
-        outcomes.append({"config": config, "outcome": "fits"})
+        outcomes.append({"config": config, "outcome": "fits",
+                         "seconds": round(sum(attempt.steps_s.values()), 2)})
         break
     decided_by = ("requested with --config" if options.config != "auto" else
                   "auto: first configuration (fastest first) that place and route fitted "
