@@ -121,7 +121,6 @@ class BybitClient:
         self.sleep = sleep
         self.clock = clock
         self.max_wait_s = max_wait_s
-        self.requests_sent = 0
 
     def klines(self, symbol: str, interval: str, category: str = "linear",
                start_ms: int | None = None, end_ms: int | None = None,
@@ -157,10 +156,9 @@ class BybitClient:
             if attempt:
                 delay = self._delay(attempt, reset_ms)
                 self.progress(f"{where}: {reason}; retry {attempt}/{self.max_retries} "
-                              f"in {delay:.1f} s")
+                              f"in {delay:.2f} s")
                 self.sleep(delay)
             reset_ms = None
-            self.requests_sent += 1
             try:
                 response = self.session.get(self.url, params=params, timeout=self.timeout)
             except requests.Timeout:
@@ -168,7 +166,7 @@ class BybitClient:
                 continue
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as error:
-                reason = f"connection failed ({type(error).__name__})"
+                reason = f"connection failed ({_cause(error)})"
                 continue
             except requests.RequestException as error:
                 raise BybitError(f"{where}: cannot request {self.url}: {error}") from None
@@ -188,14 +186,21 @@ class BybitClient:
                 return parse_response(body, where), body["time"]
             except BybitBusy as busy:
                 reason = str(busy)
-        raise BybitUnavailable(f"Bybit unavailable at {self.url}: {reason} "
-                               f"(gave up after {self.max_retries + 1} attempts)")
+        attempts = self.max_retries + 1
+        raise BybitUnavailable(f"Bybit unavailable at {self.url}: {reason} (gave up after "
+                               f"{attempts} attempt{'s' if attempts > 1 else ''})")
 
     def _delay(self, attempt: int, reset_ms) -> float:
         delay = self.backoff_s * 2 ** (attempt - 1)
         if reset_ms is not None and str(reset_ms).isdigit():
             delay = max(delay, int(reset_ms) / 1000 - self.clock())
         return min(delay, self.max_wait_s)
+
+
+def _cause(error: Exception) -> str:
+    """The innermost exception's class name, e.g. ``NameResolutionError``, for messages."""
+    cause = error.args[0] if error.args and isinstance(error.args[0], Exception) else error
+    return type(getattr(cause, "reason", None) or cause).__name__
 
 
 class _Query:

@@ -1,6 +1,7 @@
 """The Bybit client against a real local HTTP server replaying recorded data, with faults."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -190,8 +191,17 @@ def test_other_http_errors_are_not_retried(bybit_server, recorder):
     assert recorder.sleeps == []
 
 
-def test_connection_refused_gives_unavailable(recorder):
-    client = BybitClient("http://127.0.0.1:9", max_retries=1, timeout=0.5,
+@pytest.fixture
+def closed_url():
+    """A local address nobody listens on: connections are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_connection_refused_gives_unavailable(closed_url, recorder):
+    client = BybitClient(closed_url, max_retries=1, timeout=0.5,
                          sleep=recorder.sleeps.append)
     with pytest.raises(BybitUnavailable, match="connection failed"):
         client.klines("BTCUSDT", "5", count=10)
@@ -336,8 +346,8 @@ def test_cli_bad_symbol_is_one_line_without_traceback(bybit_server, tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_cli_unreachable_is_one_line(tmp_path, capsys):
-    argv = ["--count", "10", "--base-url", "http://127.0.0.1:9", "--max-retries", "0",
+def test_cli_unreachable_is_one_line(closed_url, tmp_path, capsys):
+    argv = ["--count", "10", "--base-url", closed_url, "--max-retries", "0",
             "--out", str(tmp_path / "x.csv")]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
