@@ -84,10 +84,12 @@ def model_dir(tmp_path_factory):
     return directory
 
 
-def run_build(out: Path, board_name: str, model: Path, **options) -> tuple:
+def run_build(out: Path, board_name: str, model: Path, core_factory=StandInCore,
+              **options) -> tuple:
+    """``core_factory=None`` builds the real hw.top.LinkedCore."""
     start = time.monotonic()
     report = build.build(build.Options(board(board_name), board(board_name).default_device,
-                                       model, out=out, **options), core_factory=StandInCore)
+                                       model, out=out, **options), core_factory=core_factory)
     return report, time.monotonic() - start
 
 
