@@ -134,7 +134,7 @@ class BybitClient:
         query = _Query(self, symbol, interval, category, step)
         if count is not None:
             if start_ms is not None or count < 1:
-                raise BybitParamError("give a positive count, or start_ms, not both")
+                raise BybitParamError("give either start_ms or a positive count")
             query.latest(count, end_ms)
             rows = query.sorted_rows()[-count:]
         elif start_ms is not None:
@@ -142,7 +142,7 @@ class BybitClient:
             rows = [r for r in query.sorted_rows()
                     if start_ms <= r[0] and (end_ms is None or r[0] <= end_ms)]
         else:
-            raise BybitParamError("give start_ms or count")
+            raise BybitParamError("give either start_ms or a positive count")
         source = f"bybit {category} {symbol} {interval}"
         try:
             return from_rows(rows, query.instrument, interval, source=source)

@@ -79,9 +79,13 @@ def cached_klines(client: BybitClient, cache_dir, symbol: str, interval: str,
                   category: str = "linear", start_ms: int | None = None,
                   end_ms: int | None = None, count: int | None = None) -> Klines:
     """Like :meth:`BybitClient.klines` (a range, or the latest ``count``), fetching only
-    the candles the cache in ``cache_dir`` lacks, then saving the merged cache."""
+    the candles the cache in ``cache_dir`` lacks, then saving the merged cache.
+
+    The cache stays one span without holes of its own: a request beyond either end also
+    fetches what lies between it and the cache.
+    """
     if (count is None) == (start_ms is None):
-        raise BybitParamError("give start_ms or count, not both")
+        raise BybitParamError("give either start_ms or a positive count")
     path = Path(cache_dir) / f"{symbol}_{category}_{interval}m.csv"
     cached = read_cache(path, symbol, interval, category, client.progress)
     step = interval_ms(interval)
@@ -106,7 +110,8 @@ def cached_klines(client: BybitClient, cache_dir, symbol: str, interval: str,
     if len(merged):
         save_csv(merged, path)
     if count is not None:
-        return between(merged, int(merged.start_ms[-count]), None) if len(merged) else merged
+        return between(merged, int(merged.start_ms[max(len(merged) - count, 0)]), None) \
+            if len(merged) else merged
     return between(merged, start_ms, end_ms)
 
 

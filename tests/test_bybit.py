@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from bybit_server import (RESET_AFTER_MS, Market, api_row,  # noqa: F401
                           bybit_server, markets)
 
@@ -40,6 +41,23 @@ def client(bybit_server, recorder):
     return BybitClient(bybit_server.url, timeout=1.0, max_retries=RETRIES,
                        backoff_s=0.001, progress=recorder.lines.append,
                        sleep=recorder.sleeps.append, max_wait_s=0.1)
+
+
+def test_local_server_answers_like_bybit(bybit_server, markets):
+    url = bybit_server.url + "/v5/market/kline"
+    plain = requests.get(url, params={"category": "inverse", "symbol": "BTCUSD", "interval": "1"},
+                         timeout=5)
+    body = plain.json()
+    market = markets[("inverse", "BTCUSD", "1")]
+    assert (body["retCode"], body["retMsg"], body["time"]) == (0, "OK", market.now_ms)
+    rows = body["result"]["list"]
+    assert len(rows) == 200 and rows == [list(r) for r in reversed(market.rows[-200:])]
+    assert int(rows[0][0]) + 60_000 > body["time"]          # list[0] is still open
+    assert {"X-Bapi-Limit", "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp"} <= set(
+        plain.headers)
+    too_many = requests.get(url, params={"category": "linear", "symbol": "BTCUSDT",
+                                         "interval": "5", "limit": "1001"}, timeout=5).json()
+    assert (too_many["retCode"], too_many["retMsg"]) == (10001, "params error: limit invalid")
 
 
 def test_range_is_paged_in_windows_of_1000(client, bybit_server, recorder, klines_5m):
@@ -254,6 +272,15 @@ def test_cache_of_latest_candles_fetches_only_the_tail(client, bybit_server, tmp
     more = cached_klines(client, tmp_path, "BTCUSDT", "5", count=1500)
     assert np.array_equal(more.matrix(), klines_5m.matrix()[-1501:-1])
     assert int(bybit_server.requests[-1]["limit"]) == 300
+
+
+def test_cache_of_more_than_the_history(client, bybit_server, tmp_path):
+    args = (client, tmp_path, "BTCUSD", "1", "inverse")
+    assert len(cached_klines(*args, count=3000)) == 2211
+    again = cached_klines(*args, count=3000)
+    assert len(again) == 2211 and again.gaps == [INVERSE_GAP]
+    with pytest.raises(BybitParamError, match="either start_ms or a positive count"):
+        cached_klines(*args)
 
 
 def test_cache_keeps_gaps(client, tmp_path):
