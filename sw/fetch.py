@@ -15,7 +15,6 @@ fetched again.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -69,10 +68,7 @@ def between(klines: Klines, start_ms: int, end_ms: int | None) -> Klines:
     """The candles starting in ``[start_ms, end_ms]``, with the gaps inside that span."""
     lo = np.searchsorted(klines.start_ms, start_ms, side="left")
     hi = len(klines) if end_ms is None else np.searchsorted(klines.start_ms, end_ms, "right")
-    part = klines[lo:hi]
-    gaps = [gap for gap in klines.gaps if len(part) and part.start_ms[0] <= gap[0]
-            and gap[1] <= part.start_ms[-1]]
-    return dataclasses.replace(part, gaps=gaps, source=klines.source)
+    return klines[lo:hi]
 
 
 def cached_klines(client: BybitClient, cache_dir, symbol: str, interval: str,

@@ -100,8 +100,10 @@ class Klines:
         if not isinstance(index, slice):
             raise TypeError("Klines are sliced, not indexed; use .rows() for tuples")
         arrays = {name: getattr(self, name)[index] for name in ("start_ms",) + FIELDS}
+        starts = set(arrays["start_ms"].tolist())
+        gaps = [gap for gap in self.gaps if gap[0] in starts and gap[1] in starts]
         return Klines(self.instrument, self.interval, **arrays, synthetic=self.synthetic,
-                      source=self.source)
+                      source=self.source, gaps=gaps)
 
     def matrix(self) -> np.ndarray:
         """``[n, 5]`` int64 array of (open, high, low, close, volume)."""
