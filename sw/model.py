@@ -204,24 +204,29 @@ OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 
 def fit(model: MLP, x, y, *, x_val=None, y_val=None, epochs=20, batch_size=256,
-        optimizer="adam", lr=None, weighted=False, soft=None, quantizer=None, seed=0,
-        progress=True, name="fp32") -> list:
+        optimizer="adam", lr=None, cosine=False, weighted=False, soft=None, quantizer=None,
+        score=None, seed=0, progress=True, name="fp32") -> list:
     """Train ``model`` in place; return the per-epoch history.
 
-    ``soft`` (``[n, classes]``) trains against soft targets (distillation) instead of ``y``.
-    With a validation set, the weights of the epoch with the lowest validation loss are
+    ``soft`` (``[n, classes]``) trains against soft targets (distillation) instead of ``y``;
+    ``cosine`` decays the learning rate to 0 over the run. With a validation set, the weights
+    of the epoch with the best ``score(model)`` (default: the lowest validation loss) are
     kept. Progress goes to stderr, one line per epoch.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
     rng = np.random.default_rng(seed)
     opt = OPTIMIZERS[optimizer](**({"lr": lr} if lr else {}))
+    base_lr, steps, step = opt.lr, epochs * -(-len(x) // batch_size), 0
     weights = class_weights(y) if weighted else None
-    history, best, best_loss = [], None, np.inf
+    history, best, best_score = [], None, -np.inf
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(x))
         total = 0.0
         for start in range(0, len(x), batch_size):
+            if cosine:
+                opt.lr = base_lr * 0.5 * (1 + np.cos(np.pi * step / steps))
+                step += 1
             batch = order[start:start + batch_size]
             cache = []
             logits = model.forward(x[batch], quantizer, cache)
@@ -235,12 +240,14 @@ def fit(model: MLP, x, y, *, x_val=None, y_val=None, epochs=20, batch_size=256,
             logits = model.forward(x_val, quantizer)
             record["val_loss"] = float(loss_and_grad(logits, y_val)[0])
             record["val_accuracy"] = float(np.mean(np.argmax(logits, axis=1) == y_val))
-            if record["val_loss"] < best_loss:
-                best, best_loss = model.copy(), record["val_loss"]
+            record["score"] = score(model) if score else -record["val_loss"]
+            if record["score"] > best_score:
+                best, best_score = model.copy(), record["score"]
         history.append(record)
         if progress:
             extra = (f"  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.3f}"
                      if x_val is not None else "")
+            extra += f"  score {record['score']:.4f}" if score else ""
             print(f"[{name}] epoch {epoch:3d}/{epochs}  loss {record['loss']:.4f}{extra}",
                   file=sys.stderr, flush=True)
     if best is not None:

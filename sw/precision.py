@@ -22,9 +22,8 @@ from sw import golden
 from sw.model import MLP
 from sw.quant import (Float16, Scheme, dequantize_outputs, mse, quantize, snr_db,
                       to_integer_model)
-from sw.train import EXPORT, Trained, quantize_scheme
+from sw.train import EXPORT, PERCENTILE, Trained, quantize_scheme
 
-PERCENTILE = EXPORT[8].percentile
 SCHEMES = (
     Scheme("int8-ptq-per-tensor-minmax", 8, per_channel=False),
     Scheme("int8-ptq-per-tensor-percentile", 8, per_channel=False, calibration="percentile",

@@ -177,15 +177,13 @@ class FakeQuant:
     """The quantizer :meth:`sw.model.MLP.forward` calls: float simulation of the integer
     model, with straight-through-estimator masks for training.
 
-    ``activations[i]`` is the ``(scale, zero_point)`` of layer ``i``'s output; a hidden
-    layer's ReLU is the clamp at its zero-point, as in :mod:`sw.golden`. While ``tracking``
-    (QAT), the activation ranges follow an exponential moving average of each batch."""
+    ``ranges[i]`` is the calibrated ``(lo, hi)`` of layer ``i``'s output and
+    ``activations[i]`` its ``(scale, zero_point)``; a hidden layer's ReLU is the clamp at
+    its zero-point, as in :mod:`sw.golden`."""
 
-    def __init__(self, scheme: Scheme, ranges: list, momentum: float = 0.9):
+    def __init__(self, scheme: Scheme, ranges: list):
         self.scheme = scheme
         self.ranges = [tuple(map(float, r)) for r in ranges]
-        self.tracking = False
-        self.momentum = momentum
 
     @property
     def activations(self) -> list:
@@ -222,11 +220,6 @@ class FakeQuant:
         if self.scheme.dynamic:
             scale, zero_point = affine_params(*calibrate_range(values))
         else:
-            if self.tracking:
-                lo, hi = self.ranges[layer]
-                m = self.momentum
-                self.ranges[layer] = (m * lo + (1 - m) * values.min(),
-                                      m * hi + (1 - m) * values.max())
             scale, zero_point = affine_params(*self.ranges[layer])
         qmin = int(zero_point) if hidden else -128
         code = np.clip(round_half_up(z / scale) + zero_point, qmin, 127)
@@ -257,12 +250,15 @@ class Float16:
 # ---- post-training quantization and QAT --------------------------------------------------
 
 def activation_ranges(model: MLP, x: np.ndarray, scheme: Scheme) -> list:
-    """Static ``(lo, hi)`` per layer output, calibrated on ``x`` through the float model
-    (hidden layers after ReLU)."""
-    ranges, cache = [], []
-    model.forward(x, cache=cache)
-    outputs = [entry[0] for entry in cache[1:]] + [model.forward(x)]
-    for values in outputs:
+    """Static ``(lo, hi)`` per layer output (hidden layers after ReLU), calibrated on ``x``
+    through the model with its weights quantized and its activations still float."""
+    weights = [codes * scale[:, None] for codes, scale, _ in
+               (quantize_weights(w, scheme.weight_bits, scheme.per_channel)
+                for w in model.weights)]
+    cache = []
+    logits = MLP(weights, model.biases).forward(x, cache=cache)
+    ranges = []
+    for values in [entry[0] for entry in cache[1:]] + [logits]:
         lo, hi = calibrate_range(values, scheme.calibration, scheme.percentile)
         ranges.append((float(lo), float(hi)))
     return ranges
@@ -274,19 +270,23 @@ def ptq(model: MLP, scheme: Scheme, x_calibration: np.ndarray) -> FakeQuant:
     return FakeQuant(scheme, activation_ranges(model, x_calibration, scheme))
 
 
-def qat(model: MLP, scheme: Scheme, x, y, *, x_val=None, y_val=None, epochs=10, lr=3e-4,
-        seed=0, progress=True) -> tuple[MLP, FakeQuant]:
+def qat(model: MLP, scheme: Scheme, x, y, *, x_val, epochs=10, lr=3e-3, seed=0,
+        progress=True) -> tuple[MLP, FakeQuant]:
     """Quantization-aware training: fine-tune a copy of the FP32 ``model`` through the
-    fake-quant nodes (STE), with the FP32 model's soft predictions as targets
-    (distillation), the activation ranges starting from the PTQ calibration and tracking
-    each batch. Returns the fine-tuned float weights and their frozen quantizer."""
+    fake-quant nodes (STE) with the FP32 model's soft predictions as targets (distillation),
+    static activation ranges from the PTQ calibration on ``x``, a cosine-decayed learning
+    rate, keeping the epoch whose argmax agrees most with FP32 on ``x_val``. Returns the
+    fine-tuned float weights and their quantizer."""
     student = model.copy()
     quantizer = ptq(student, replace(scheme, qat=True), x)
-    teacher = softmax(model.forward(x))
-    quantizer.tracking = True
-    fit(student, x, y, epochs=epochs, lr=lr, soft=teacher, quantizer=quantizer, seed=seed,
+    teacher_val = model.predict(x_val)
+
+    def agreement(candidate: MLP) -> float:
+        return float(np.mean(candidate.predict(x_val, quantizer) == teacher_val))
+
+    fit(student, x, y, x_val=x_val, y_val=teacher_val, epochs=epochs, lr=lr, cosine=True,
+        soft=softmax(model.forward(x)), quantizer=quantizer, score=agreement, seed=seed,
         progress=progress, name=scheme.name)
-    quantizer.tracking = False
     return student, quantizer
 
 

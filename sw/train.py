@@ -25,12 +25,15 @@ from sw.quant import FakeQuant, Scheme, ptq, qat, to_integer_model
 
 DEFAULT_HIDDEN = (16,)
 DEFAULT_EPOCHS = 30
-#: Percentile calibration of the activations: clipping the 0.1 % outliers of the final
-#: layer keeps its INT8 steps fine enough that few argmaxes tie (see the precision report).
+#: Activation ranges at the 0.5th/99.5th percentiles: clipping the outliers of the final
+#: layer keeps its INT8 steps fine enough that few argmaxes tie (chosen on the validation
+#: split over 99.0 ... 99.99; min-max is in the precision report for comparison).
+PERCENTILE = 99.5
 EXPORT = {
-    8: Scheme("int8-ptq-per-channel-percentile", 8, calibration="percentile", percentile=99.9),
-    4: Scheme("int4-qat", 4, calibration="percentile", percentile=99.9, qat=True),
-    1: Scheme("binary-qat", 1, calibration="percentile", percentile=99.9, qat=True),
+    8: Scheme("int8-ptq-per-channel-percentile", 8, calibration="percentile",
+              percentile=PERCENTILE),
+    4: Scheme("int4-qat", 4, calibration="percentile", percentile=PERCENTILE, qat=True),
+    1: Scheme("binary-qat", 1, calibration="percentile", percentile=PERCENTILE, qat=True),
 }
 
 
@@ -65,7 +68,8 @@ def quantize_scheme(dataset: Dataset, fp32: MLP, scheme: Scheme, seed=0,
     """PTQ or QAT of ``fp32`` with the training split as calibration set."""
     x, y = dataset.part("train")
     if scheme.qat:
-        return qat(fp32, scheme, x, y, epochs=qat_epochs(epochs), seed=seed, progress=progress)
+        return qat(fp32, scheme, x, y, x_val=dataset.part("val")[0], epochs=qat_epochs(epochs),
+                   seed=seed, progress=progress)
     return fp32, ptq(fp32, scheme, x)
 
 
