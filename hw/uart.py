@@ -1,0 +1,144 @@
+"""8N1 UART: a receiver and a transmitter with ``lib.stream`` byte ports."""
+
+from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+#: Fewest clock cycles per bit: the receiver samples mid-bit and needs room either side.
+MIN_CYCLES_PER_BIT = 4
+#: Largest rate error from rounding the divisor; 8N1 tolerates about 5 % across both ends.
+MAX_BAUD_ERROR = 0.02
+
+
+class BaudRateError(ValueError):
+    """A clock too slow, or a divisor too coarse, for the requested baud rate."""
+
+
+def bit_cycles(clk_freq: float, baud: int) -> int:
+    """Clock cycles per UART bit, checked against the limits above."""
+    if baud <= 0 or clk_freq <= 0:
+        raise BaudRateError(f"baud rate {baud} and clock {clk_freq} Hz must be positive")
+    cycles = round(clk_freq / baud)
+    if cycles < MIN_CYCLES_PER_BIT:
+        raise BaudRateError(f"a {clk_freq / 1e6:g} MHz clock is too slow for {baud} baud: "
+                            f"it needs at least {MIN_CYCLES_PER_BIT * baud / 1e6:g} MHz "
+                            f"({MIN_CYCLES_PER_BIT} clocks per bit)")
+    error = abs(clk_freq / cycles - baud) / baud
+    if error > MAX_BAUD_ERROR:
+        raise BaudRateError(f"{baud} baud from a {clk_freq / 1e6:g} MHz clock is off by "
+                            f"{error:.1%} (divisor {cycles}); at most {MAX_BAUD_ERROR:.0%} works")
+    return cycles
+
+
+class UartRx(wiring.Component):
+    """8N1 receiver: start bit, 8 data bits LSB first, one stop bit.
+
+    ``rx`` passes a two-flop synchroniser; a start bit is confirmed half a bit after its
+    falling edge, and every bit is then sampled in its middle. A byte is offered on ``o``
+    in the middle of its stop bit, two cycles of synchroniser later than on the wire. A low
+    stop bit pulses ``framing_error`` and drops the byte; the receiver then waits for the
+    line to go idle (high), so a held-low line (a break) gives one error, not a stream of
+    them. A byte completed while ``o`` still holds the previous one pulses ``overrun`` and
+    is dropped.
+
+    Members
+    -------
+    rx : In(1), idle high
+    o : Out(stream.Signature(8))
+    framing_error, overrun : Out(1), one-cycle pulses
+    """
+
+    def __init__(self, *, clk_freq: float, baud: int):
+        self._bit_cycles = bit_cycles(clk_freq, baud)
+        super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)),
+                          "framing_error": Out(1), "overrun": Out(1)})
+
+    @property
+    def bit_cycles(self) -> int:
+        return self._bit_cycles
+
+    def elaborate(self, platform):
+        m = Module()
+        rx = Signal(init=1)
+        m.submodules.sync = FFSynchronizer(self.rx, rx, init=1)
+
+        timer = Signal(range(self._bit_cycles))
+        bits = Signal(range(8))
+        shift = Signal(8)
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(~rx):
+                    m.d.sync += timer.eq(self._bit_cycles // 2 - 1)
+                    m.next = "START"
+            with m.State("START"):
+                with m.If(timer == 0):
+                    m.d.sync += [timer.eq(self._bit_cycles - 1), bits.eq(0)]
+                    m.next = "DATA"
+                    with m.If(rx):  # a glitch, not a start bit
+                        m.next = "IDLE"
+            with m.State("DATA"):
+                with m.If(timer == 0):
+                    m.d.sync += [timer.eq(self._bit_cycles - 1), shift.eq(Cat(shift[1:], rx)),
+                                 bits.eq(bits + 1)]
+                    with m.If(bits == 7):
+                        m.next = "STOP"
+            with m.State("STOP"):
+                with m.If(timer == 0):
+                    with m.If(~rx):
+                        m.d.comb += self.framing_error.eq(1)
+                        m.next = "BREAK"
+                    with m.Elif(self.o.valid & ~self.o.ready):
+                        m.d.comb += self.overrun.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [self.o.payload.eq(shift), self.o.valid.eq(1)]
+                        m.next = "IDLE"
+            with m.State("BREAK"):
+                with m.If(rx):
+                    m.next = "IDLE"
+        return m
+
+
+class UartTx(wiring.Component):
+    """8N1 transmitter: takes a byte from ``i`` whenever the line is idle.
+
+    Throughput: one byte per ``10 * bit_cycles + 1`` cycles when ``i`` is always valid (the
+    stop bit lasts one cycle longer than the other bits). ``tx`` comes straight from a
+    flip-flop.
+
+    Members
+    -------
+    i : In(stream.Signature(8))
+    tx : Out(1), idle high
+    """
+
+    def __init__(self, *, clk_freq: float, baud: int):
+        self._bit_cycles = bit_cycles(clk_freq, baud)
+        super().__init__({"i": In(stream.Signature(8)), "tx": Out(1, init=1)})
+
+    @property
+    def bit_cycles(self) -> int:
+        return self._bit_cycles
+
+    def elaborate(self, platform):
+        m = Module()
+        frame = Signal(10, init=~0)  # start, data LSB first, stop; shifts in idle ones
+        bits_left = Signal(range(11))
+        timer = Signal(range(self._bit_cycles))
+        m.d.comb += [self.tx.eq(frame[0]), self.i.ready.eq(bits_left == 0)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [frame.eq(Cat(Const(0, 1), self.i.payload, Const(1, 1))),
+                         bits_left.eq(10), timer.eq(self._bit_cycles - 1)]
+        with m.Elif(bits_left != 0):
+            with m.If(timer == 0):
+                m.d.sync += [frame.eq(Cat(frame[1:], Const(1, 1))), bits_left.eq(bits_left - 1),
+                             timer.eq(self._bit_cycles - 1)]
+            with m.Else():
+                m.d.sync += timer.eq(timer - 1)
+        return m
