@@ -125,7 +125,7 @@ def xnor_popcount_dot(a_bits: np.ndarray, b_bits: np.ndarray, length: int) -> in
     a = np.frombuffer(bytes(a_bits), dtype=np.uint8)
     b = np.frombuffer(bytes(b_bits), dtype=np.uint8)
     same = np.unpackbits(~(a ^ b), bitorder="little")[:length]
-    return int(2 * same.sum() - length)
+    return 2 * int(same.sum()) - length
 
 
 # ---- metrics ---------------------------------------------------------------------------
