@@ -128,13 +128,24 @@ def golden_vs_fake_quant(trained: Trained, examples: int = 5) -> dict:
     inputs = [entry[0] for entry in cache[1:]] + [fake]
     fake_codes = [quantize(values, *quantizer.activations[i])
                   for i, values in enumerate(inputs)]
-    golden_codes, codes = [], x
+    golden_codes, codes, boundary = [], x, []
     for layer in artifact.layers:
-        codes = golden.dense(layer, codes)
+        acc = golden.accumulate(layer, codes)
+        codes = golden.requantize(layer, acc)
         golden_codes.append(codes.astype(np.int64))
+        exact = acc * (layer.input_scale * layer.weight_scale / layer.output_scale)
+        integer = acc * (layer.multiplier / 2.0 ** layer.shift)
+        boundary.append((exact, integer))
     golden_signal = golden.argmax(golden_codes[-1])
     fake_signal = np.argmax(fake, axis=1)
     differ = np.flatnonzero(golden_signal != fake_signal)
+    last = len(artifact.layers) - 1
+    w_q, b_q, _ = quantizer.weights(last, trained.weights.weights[last],
+                                    trained.weights.biases[last])
+    scale, zero_point = quantizer.activations[last]
+    exact = (cache[-1][0] @ w_q.T + b_q) / scale + zero_point   # before rounding
+    outputs_differ = np.flatnonzero(np.any(golden_codes[-1] != fake_codes[-1], axis=1))
+    shown = np.concatenate([differ, np.setdiff1d(outputs_differ, differ)])[:examples]
     code_differences = [int(np.sum(g != f)) for g, f in zip(golden_codes, fake_codes)]
     return {
         "klines": int(len(index)),
@@ -145,18 +156,27 @@ def golden_vs_fake_quant(trained: Trained, examples: int = 5) -> dict:
         "codes_per_layer": [int(g.size) for g in golden_codes],
         "max_code_difference": int(max((np.abs(g - f).max() for g, f in
                                         zip(golden_codes, fake_codes)), default=0)),
+        "first_layer_examples": [
+            {"kline": int(index[i]), "channel": int(j),
+             "exact_scale": float(boundary[0][0][i, j]),
+             "multiplier_shift": float(boundary[0][1][i, j]),
+             "golden_code": int(golden_codes[0][i, j]), "fake_quant_code": int(fake_codes[0][i, j])}
+            for i, j in np.argwhere(golden_codes[0] != fake_codes[0])[:examples]],
         "examples": [{"kline": int(index[i]), "golden_outputs": golden_codes[-1][i].tolist(),
                       "fake_quant_outputs": fake_codes[-1][i].tolist(),
+                      "fake_quant_before_rounding": [round(float(v), 4) for v in exact[i]],
                       "golden_signal": int(golden_signal[i]),
-                      "fake_quant_signal": int(fake_signal[i])} for i in differ[:examples]],
+                      "fake_quant_signal": int(fake_signal[i])} for i in shown],
         "explanation": (
             "Both run the same integer weights, biases and zero-points. The integer model "
             "scales each accumulator by multiplier * 2**-shift (a 15-bit multiplier, relative "
             "error below 2**-15) and rounds ties up; the fake-quant model multiplies by the "
             "exact float s_in * s_w / s_out. An accumulator whose scaled value lies within "
-            "that error of a rounding boundary (x.5) becomes codes one apart; a disagreement "
-            "of the argmax needs such a one-code step to create or break a tie between the "
-            "two largest outputs."),
+            "that error of a rounding boundary (x.5) becomes codes one apart (first-layer "
+            "examples below); a one-code difference in a hidden layer then moves the next "
+            "layer's values by a fraction of a code, so its outputs can differ by one away "
+            "from x.5 too. An argmax disagreement needs such a one-code step to create or "
+            "break a tie between the two largest outputs."),
     }
 
 
@@ -208,10 +228,19 @@ def markdown(report: dict) -> str:
         g["explanation"],
         "",
     ]
+    for e in g["first_layer_examples"]:
+        lines.append(f"- first layer, kline {e['kline']} channel {e['channel']}: accumulator "
+                     f"x exact scale = {e['exact_scale']:.6f}, x multiplier/2**shift = "
+                     f"{e['multiplier_shift']:.6f} -> fake-quant code {e['fake_quant_code']}, "
+                     f"golden code {e['golden_code']}")
+    if g["examples"]:
+        lines += ["","Final-layer examples (outputs and signal; the fake-quant value before "
+                  "rounding is computed from its own, fake-quant, hidden codes):", ""]
     for e in g["examples"]:
-        lines.append(f"- kline {e['kline']}: golden outputs {e['golden_outputs']} -> "
-                     f"{e['golden_signal']}, fake-quant {e['fake_quant_outputs']} -> "
-                     f"{e['fake_quant_signal']}")
+        lines.append(f"- kline {e['kline']}: golden {e['golden_outputs']} -> "
+                     f"{e['golden_signal']}; fake-quant {e['fake_quant_outputs']} -> "
+                     f"{e['fake_quant_signal']} (before rounding "
+                     f"{e['fake_quant_before_rounding']})")
     return "\n".join(lines) + "\n"
 
 
