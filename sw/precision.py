@@ -258,8 +258,9 @@ def plot(report: dict, path: Path) -> None:
     for ax, (title, values) in zip(axes, panels):
         ax.barh(names, values, color=colors)
         ax.set_title(title)
-        for y, v in enumerate(values):
-            ax.text(v, y, f" {v:.1f}", va="center", fontsize=8)
+        for y, (v, scheme) in enumerate(zip(values, schemes)):
+            exact = title.startswith("weight") and scheme["weight_snr_db"] is None
+            ax.text(v, y, " exact" if exact else f" {v:.1f}", va="center", fontsize=8)
         ax.margins(x=0.2)
     axes[0].invert_yaxis()
     src = report["data"]["source"] + (" (SYNTHETIC)" if report["data"]["synthetic"] else "")
