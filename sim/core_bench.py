@@ -1,0 +1,109 @@
+"""cocotb bench of ``signal_core``: a whole kline file, backpressure, a reset mid-stream.
+
+Settings (see :func:`sim.runner.run_bench`): ``model``, ``data``, ``limit``, ``seed``,
+``gap_probability`` (input idle per cycle), ``stall_probability`` (``o__ready`` low per
+cycle), ``full_rate_klines``, ``reset_at``, ``declared`` {``latency``, ``ii``},
+``progress_every``, ``results``.
+
+Phases, one stream:
+
+1. full rate: the first ``full_rate_klines`` klines with ``valid`` never dropped and
+   ``o__ready`` held high, then drained. Every latency here is the no-stall latency, the
+   input handshake spacing is the initiation interval; both must equal the declared ones.
+2. backpressure: the klines up to ``reset_at``, random gaps and stalls.
+3. reset right after the last input handshake of phase 2, with outputs in flight (those are
+   discarded, see :mod:`sim.bench`); then the rest of the file with backpressure, checked
+   against :func:`sw.golden.run` on the klines after the reset alone.
+
+Afterwards the bench idles for twice the declared latency and checks that nothing more
+comes out. Latency is counted in cycles from input handshake to output handshake.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cocotb
+from cocotb.triggers import ClockCycles
+
+from sim.bench import Bench, Checked, Segment, check, cycle
+from sim.runner import bench_settings
+from sw.artifact import load as load_model
+from sw.klines import load as load_klines
+
+
+def plan(settings: dict, n: int) -> tuple[int, int]:
+    """(klines at full rate, kline index of the reset); a reset only with klines after it."""
+    reset_at = min(settings.get("reset_at", n // 2), n)
+    full_rate = min(settings.get("full_rate_klines", 256), reset_at)
+    return full_rate, reset_at
+
+
+@cocotb.test()
+async def stream_kline_file(dut):
+    settings = bench_settings()
+    model = load_model(settings["model"])
+    klines = load_klines(settings["data"])[:settings.get("limit")]
+    declared = settings["declared"]
+    gap, stall = settings.get("gap_probability", 0.2), settings.get("stall_probability", 0.2)
+    n = len(klines)
+    full_rate, reset_at = plan(settings, n)
+    rows = klines.rows()
+    bench = Bench(dut, settings.get("seed", 0), settings.get("progress_every", 0))
+    driver, monitor = bench.driver, bench.monitor
+    budget = 64 * declared["latency"] + 64 * declared["ii"] + 1024
+    await bench.start()
+
+    first_cycle = None
+    fast = await driver.send(rows[:full_rate], 0.0, total=n)
+    await monitor.wait_for(full_rate, budget)
+    nostall = [out[0] - t for out, t in zip(monitor.epochs[-1], fast)]
+    spacing = [b - a for a, b in zip(fast, fast[1:])]
+    first_cycle = fast[0] if fast else cycle()
+
+    monitor.stall_probability = stall
+    slow = await driver.send(rows[full_rate:reset_at], gap, total=n)
+    segments = [Segment("before reset", klines[:reset_at], fast + slow, monitor.epochs[-1],
+                        cut_by_reset=reset_at < n)]
+    if reset_at < n:
+        await bench.reset()
+        after = await driver.send(rows[reset_at:], gap, total=n)
+        segments.append(Segment("after reset", klines[reset_at:], after, monitor.epochs[-1],
+                                first_index=reset_at))
+    await monitor.wait_for(len(segments[-1].klines), budget * max(n - reset_at, 1))
+    last_cycle = monitor.epochs[-1][-1][0] if monitor.epochs[-1] else cycle()
+    await ClockCycles(dut.clk, 2 * declared["latency"] + 2 * declared["ii"] + 8)
+
+    total = Checked()
+    for segment in segments:
+        total.add(check(model, segment))
+    results = {
+        "klines": n,
+        "outputs": total.outputs,
+        "mismatches": total.mismatches,
+        "first_mismatches": total.first_mismatches,
+        "reset_at_kline": reset_at if reset_at < n else None,
+        "discarded_at_reset": total.discarded,
+        "latency_cycles": total.latencies,
+        "nostall_latency_cycles": nostall,
+        "full_rate_klines": full_rate,
+        "ii_cycles": min(spacing) if spacing else None,
+        "ii_max_cycles": max(spacing) if spacing else None,
+        "cycles": last_cycle - first_cycle + 1,
+        "throughput_klines_per_cycle": (n - total.discarded) / (last_cycle - first_cycle + 1),
+        "declared": declared,
+        "seed": settings.get("seed", 0),
+        "gap_probability": gap,
+        "stall_probability": stall,
+    }
+    Path(settings["results"]).write_text(json.dumps(results))
+
+    assert total.mismatches == 0, (f"{total.mismatches} of {total.outputs} outputs differ from "
+                                   f"sw.golden; first: {total.first_mismatches}")
+    assert set(nostall) == {declared["latency"]}, (
+        f"no-stall latency {sorted(set(nostall))} cycles, declared {declared['latency']}")
+    if spacing:
+        assert set(spacing) == {declared["ii"]}, (
+            f"initiation interval at full rate {sorted(set(spacing))} cycles, "
+            f"declared {declared['ii']}")

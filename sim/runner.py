@@ -1,0 +1,88 @@
+"""Build Verilog with Icarus and run a cocotb test module on it, through ``cocotb_tools.runner``.
+
+One build directory per design configuration (``build/sim/<config>/``), so runs of
+different configurations (and pytest-xdist workers) never share files. The bench's settings
+travel to the cocotb module as a JSON file named by the ``SIM_BENCH`` environment variable;
+the bench writes what it measured to the ``results`` path given in those settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from cocotb_tools.check_results import get_results
+from cocotb_tools.runner import get_runner
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Time unit and precision of the simulation; the benches clock at :data:`CLOCK_NS`.
+TIMESCALE = ("1ns", "1ps")
+CLOCK_NS = 10
+BENCH_ENV = "SIM_BENCH"
+
+
+class SimulationError(RuntimeError):
+    """The simulator could not build or run the design, or a cocotb test failed."""
+
+
+def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
+                   extra_env: dict | None = None, waves: bool = False,
+                   testcase: str | None = None) -> Path:
+    """Compile ``verilog_files`` with ``toplevel`` as top into ``build_dir`` and run the cocotb
+    ``test_module`` (a module name importable from the project root) on it.
+
+    With ``waves``, Icarus dumps an FST at :func:`waves_path`. Returns the results XML;
+    raises :class:`SimulationError` when a test fails (outside pytest; under pytest the
+    cocotb runner fails the calling test itself).
+    """
+    build_dir = Path(build_dir).resolve()
+    runner = get_runner("icarus")
+    try:
+        # always: the sources may be re-exported with another configuration in place
+        runner.build(sources=[Path(f).resolve() for f in verilog_files], hdl_toplevel=toplevel,
+                     build_dir=build_dir, timescale=TIMESCALE, waves=waves, always=True,
+                     log_file=build_dir / "build.log")
+    except RuntimeError as error:
+        log = (build_dir / "build.log").read_text(errors="replace").strip().splitlines()
+        raise SimulationError(f"iverilog failed on {toplevel}: {error}; "
+                              f"{log[-1] if log else 'no log'}") from None
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                       os.environ.get("PYTHONPATH")])),
+           **(extra_env or {})}
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                          extra_env=env, waves=waves, testcase=testcase, timescale=TIMESCALE)
+    tests, failed = get_results(results)
+    if failed or not tests:
+        raise SimulationError(f"{failed} of {tests} cocotb tests in {test_module} failed "
+                              f"(log above; results in {results})")
+    return results
+
+
+def waves_path(build_dir, toplevel: str) -> Path:
+    """Where Icarus writes the FST of a ``waves=True`` run (GTKWave or Surfer open it)."""
+    return Path(build_dir).resolve() / f"{toplevel}.fst"
+
+
+def run_bench(verilog_files, toplevel: str, test_module: str, build_dir, settings: dict,
+              waves: bool = False) -> dict:
+    """Run a bench that takes its ``settings`` from :data:`BENCH_ENV` and writes its
+    measurements to ``settings["results"]`` (default ``<build_dir>/results.json``);
+    return those measurements."""
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"results": str(build_dir / "results.json"), **settings}
+    results = Path(settings["results"])
+    results.unlink(missing_ok=True)
+    bench = build_dir / "bench.json"
+    bench.write_text(json.dumps(settings, indent=1))
+    build_and_test(verilog_files, toplevel, test_module, build_dir,
+                   {BENCH_ENV: str(bench)}, waves=waves)
+    if not results.is_file():
+        raise SimulationError(f"{test_module} wrote no results to {results}")
+    return json.loads(results.read_text())
+
+
+def bench_settings() -> dict:
+    """Inside a cocotb test: the settings :func:`run_bench` passed."""
+    return json.loads(Path(os.environ[BENCH_ENV]).read_text())
