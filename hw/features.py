@@ -1,0 +1,313 @@
+"""Feature extractor: a stream of klines in, INT8 feature codes out, bit for bit
+:func:`sw.features.features_int` and :func:`sw.features.warm`.
+
+Every feature is ``num / den`` with ``num = a - b`` (see :func:`operands`); the hardware
+takes ``|num|`` and its sign, divides ``|num| << (shift + 1)`` by ``den`` with a saturating
+8-bit quotient ``m`` (a quotient of 253 or more already codes as 127), and rounds:
+``q = sign * min((m + 1) >> 1, 127)``, 0 while the feature warms up or ``S == 0``.
+
+History (closes for ``ret_4``/``ret_16``, volumes for the window sum) lives in small
+``Memory`` rings addressed by a kline pointer; the volume window sum is a running
+register. A synchronous reset clears pointer, counter and sum, so warm-up starts again
+(stale ring contents are masked by the counter until overwritten).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.divider import PipelinedDivider, SerialDivider
+from hw.layouts import KLINE, features_layout
+from sw.features import FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
+from sw.klines import WORD_BITS
+
+#: ``m`` is needed up to 255: from ``2 * FEATURE_LIMIT - 1 = 253`` on, ``q`` saturates.
+QUOTIENT_BITS = 8
+
+
+def operands(name, kline, body_top, body_bottom, past_close, window_sum, window):
+    """``(a, b, den)`` of a feature, ``num = a - b`` (the table of :mod:`sw.features`).
+
+    ``body_top``/``body_bottom`` are ``max``/``min(open, close)``; ``past_close`` maps
+    ``ret_*`` names to the close that many klines back; ``window_sum`` is ``S``.
+    """
+    if name == "body":
+        return kline.close, kline.open, kline.open
+    if name == "range":
+        return kline.high, kline.low, kline.open
+    if name == "upper_wick":
+        return kline.high, body_top, kline.open
+    if name == "lower_wick":
+        return body_bottom, kline.low, kline.open
+    if name in LAGS:
+        return kline.close, past_close[name], past_close[name]
+    return kline.volume << window.bit_length() - 1, window_sum, window_sum
+
+
+def abs_difference(a, b):
+    """``(|a - b|, a < b)`` with both subtractions side by side (one carry chain deep)."""
+    width = max(len(a), len(b))
+    negative = a < b
+    return Mux(negative, b - a, a - b)[:width], negative
+
+
+def feature_code(quotient, negative, ready):
+    """INT8 code from the saturated quotient ``m``: round half away from zero, clamp."""
+    magnitude = Mux(quotient >= 2 * FEATURE_LIMIT - 1, FEATURE_LIMIT, (quotient + 1) >> 1)
+    return Mux(ready, Mux(negative, -magnitude, magnitude), 0)
+
+
+def body_bounds(kline):
+    """``(max(open, close), min(open, close))``."""
+    close_up = kline.close >= kline.open
+    return (Mux(close_up, kline.close, kline.open), Mux(close_up, kline.open, kline.close))
+
+
+class History:
+    """Close and volume rings plus the klines-since-reset counter (saturating at warm-up).
+
+    On ``commit`` the kline's close and volume are written at the pointer and the pointer
+    and counter advance. Read ports (enabled by ``read_en``) fetch the entries ``lag``
+    klines before the pointer; their data appears one cycle after the address.
+    """
+
+    def __init__(self, m: Module, spec: FeatureSpec, commit, close, volume, read_en):
+        self.spec = spec
+        self.count = Signal(range(spec.warmup_klines + 1))
+        lags = {name: LAGS[name] for name in spec.names if name in LAGS}
+        rings = {}
+        if lags:
+            rings["close"] = (max(lags.values()), close, lags)
+        if "volume" in spec.names:
+            rings["volume"] = (spec.volume_window, volume, {"volume": spec.volume_window})
+        depth = max((ring[0] for ring in rings.values()), default=1)
+        self.pointer = Signal(range(depth)) if depth > 1 else Const(0, 1)
+        self.past = {}
+        for ring_name, (ring_depth, data, ring_lags) in rings.items():
+            memory = Memory(shape=WORD_BITS, depth=ring_depth, init=[])
+            m.submodules[f"{ring_name}_ring"] = memory
+            address_bits = (ring_depth - 1).bit_length()
+            write = memory.write_port()
+            m.d.comb += [write.addr.eq(self.pointer[:address_bits]), write.data.eq(data),
+                         write.en.eq(commit)]
+            for name, lag in ring_lags.items():
+                read = memory.read_port()
+                m.d.comb += [read.addr.eq((self.pointer - lag)[:address_bits]),
+                             read.en.eq(read_en)]
+                self.past[name] = read.data
+        with m.If(commit):
+            if depth > 1:
+                m.d.sync += self.pointer.eq(self.pointer + 1)
+            with m.If(self.count < spec.warmup_klines):
+                m.d.sync += self.count.eq(self.count + 1)
+
+    def past_closes(self) -> dict:
+        return {name: data for name, data in self.past.items() if name in LAGS}
+
+    def volume_leaving(self, count):
+        """The volume leaving the window, 0 before the window has filled."""
+        if "volume" not in self.past:
+            return Const(0, WORD_BITS)
+        return Mux(count >= self.spec.volume_window, self.past["volume"], 0)
+
+    def ready(self, name, count, window_sum):
+        """The feature has its history (and a nonzero window sum, for ``volume``)."""
+        ready = count >= self.spec.history[name]
+        return ready & (window_sum != 0) if name == "volume" else ready
+
+    def warm(self, count):
+        return count >= self.spec.warmup_klines
+
+
+class FeatureExtractor(wiring.Component):
+    """Integer features of each kline (:mod:`sw.features`), bit-exact, with backpressure.
+
+    Parallel (default): one divider per feature, fully pipelined; accepts a kline every
+    cycle (``ii == 1``) and answers ``latency = 3 + divider latency`` (8) cycles after
+    the input handshake: kline register, ``|num|`` and sign, 5 divider stages (saturation
+    check, then two quotient bits per stage), rounding into the output register. Every
+    stage is one carry chain of at most ~44 bits, except the window-sum update (``S + v_new
+    - v_old``). The whole pipeline stalls while the output is valid and not ready.
+
+    Folded (``folded=True``): one serial divider shared by all features, one quotient bit
+    per cycle, for the smallest area; features are computed one after the other and a new
+    kline is accepted once the previous result is handed over (``ii`` cycles, see the
+    property).
+
+    Parameters
+    ----------
+    spec : sw.features.FeatureSpec
+    folded : bool
+
+    Members
+    -------
+    i : In(stream.Signature(hw.layouts.KLINE))
+    o : Out(stream.Signature(hw.layouts.features_layout(len(spec.names))))
+    """
+
+    def __init__(self, spec: FeatureSpec, *, folded: bool = False):
+        self._spec = spec
+        self._folded = folded
+        self._window_bits = WORD_BITS + spec.volume_window.bit_length() - 1
+        super().__init__({
+            "i": In(stream.Signature(KLINE)),
+            "o": Out(stream.Signature(features_layout(len(spec.names)))),
+        })
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self._spec
+
+    def _widths(self, name):
+        """``(|num| bits, den bits)`` of a feature."""
+        width = self._window_bits if name == "volume" else WORD_BITS
+        return width, width
+
+    def _divider_latency(self) -> int:
+        return 1 + QUOTIENT_BITS // 2
+
+    def _serial_cycles(self, name, shift) -> int:
+        """Folded: start cycle, division, result write of one feature."""
+        return 1 + self._serial_width() + shift + 1 + 1
+
+    def _serial_width(self) -> int:
+        return max(self._widths(name)[0] for name in self._spec.names)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the input handshake to ``o.valid`` (with ``o.ready`` held high)."""
+        if self._folded:
+            return 1 + sum(self._serial_cycles(name, shift)
+                           for name, shift in zip(self._spec.names, self._spec.shifts))
+        return 3 + self._divider_latency()
+
+    @property
+    def ii(self) -> int:
+        """Cycles between accepted klines at full rate (folded: the next kline is taken
+        in the cycle its predecessor's result is handed over)."""
+        return self.latency if self._folded else 1
+
+    def elaborate(self, platform):
+        return self._elaborate_folded() if self._folded else self._elaborate_parallel()
+
+    def _elaborate_parallel(self):
+        m = Module()
+        spec = self._spec
+        advance = ~self.o.valid | self.o.ready
+        accept = self.i.valid & advance
+        m.d.comb += self.i.ready.eq(advance)
+        history = History(m, spec, accept, self.i.payload.close, self.i.payload.volume,
+                          read_en=advance)
+
+        def stage(value, name):
+            """``value`` one pipeline step later (registers advance together)."""
+            register = Signal.like(value, name=name) if isinstance(value, Signal) else \
+                Signal(len(value), name=name)
+            with m.If(advance):
+                m.d.sync += register.eq(value)
+            return register
+
+        # stage 1: the kline, its body bounds, its index since reset, past values
+        valid = stage(accept, "valid_kline")
+        kline = Signal(KLINE)
+        with m.If(advance):
+            m.d.sync += kline.eq(self.i.payload)
+        top, bottom = (stage(v, n) for v, n in zip(body_bounds(self.i.payload),
+                                                   ("body_top", "body_bottom")))
+        count = stage(history.count, "count")
+        window_sum = Signal(self._window_bits)
+        with m.If(valid & advance):
+            m.d.sync += window_sum.eq(window_sum + kline.volume
+                                      - history.volume_leaving(count))
+
+        # stage 2: |num|, sign, den per feature; then the dividers; then the codes
+        valid = stage(valid, "valid_magnitude")
+        warm = stage(history.warm(count), "warm")
+        results = []
+        for index, (name, shift) in enumerate(zip(spec.names, spec.shifts)):
+            a, b, den = operands(name, kline, top, bottom, history.past_closes(),
+                                 window_sum, spec.volume_window)
+            magnitude, negative = abs_difference(a, b)
+            magnitude = stage(magnitude, f"magnitude_{name}")
+            negative = stage(negative, f"negative_{name}")
+            ready = stage(history.ready(name, count, window_sum), f"ready_{name}")
+            den = stage(den, f"den_{name}")
+            divider = PipelinedDivider(len(magnitude) + shift + 1, len(den), QUOTIENT_BITS)
+            m.submodules[f"divider_{name}"] = divider
+            m.d.comb += [divider.en.eq(advance),
+                         divider.dividend.eq(Cat(Const(0, shift + 1), magnitude)),
+                         divider.divisor.eq(den)]
+            for step in range(divider.latency):
+                negative = stage(negative, f"negative_{name}_{step}")
+                ready = stage(ready, f"ready_{name}_{step}")
+            results.append(feature_code(divider.quotient, negative, ready))
+        for step in range(self._divider_latency()):
+            valid = stage(valid, f"valid_divider_{step}")
+            warm = stage(warm, f"warm_{step}")
+
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
+            m.d.sync += [self.o.payload.features[index].eq(code)
+                         for index, code in enumerate(results)]
+        return m
+
+    def _elaborate_folded(self):
+        m = Module()
+        spec = self._spec
+        names = spec.names
+        handed_over = ~self.o.valid | self.o.ready
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        kline = Signal(KLINE)
+        commit = Signal()
+        history = History(m, spec, commit, kline.close, kline.volume, read_en=1)
+        window_sum = Signal(self._window_bits)
+        top, bottom = body_bounds(kline)
+
+        divider = SerialDivider(self._serial_width(), max(self._widths(n)[1] for n in names),
+                                QUOTIENT_BITS, max_scale=MAX_SHIFT + 1)
+        m.submodules.divider = divider
+        index = Signal(range(len(names)))
+        a, b = Signal(self._serial_width()), Signal(self._serial_width())
+        ready = Signal()
+        with m.Switch(index):
+            for position, (name, shift) in enumerate(zip(names, spec.shifts)):
+                with m.Case(position):
+                    a_f, b_f, den = operands(name, kline, top, bottom, history.past_closes(),
+                                             window_sum, spec.volume_window)
+                    m.d.comb += [a.eq(a_f), b.eq(b_f), divider.divisor.eq(den),
+                                 divider.scale.eq(shift + 1),
+                                 ready.eq(history.ready(name, history.count, window_sum))]
+        magnitude, negative = abs_difference(a, b)
+        m.d.comb += divider.dividend.eq(magnitude)
+        code = feature_code(divider.quotient, negative, ready)
+
+        with m.FSM():
+            with m.State("Wait kline"):
+                m.d.comb += self.i.ready.eq(handed_over)
+                with m.If(self.i.valid & handed_over):
+                    m.d.sync += [kline.eq(self.i.payload), index.eq(0)]
+                    m.next = "Start"
+            with m.State("Start"):
+                m.d.comb += divider.start.eq(1)
+                m.next = "Divide"
+            with m.State("Divide"):
+                with m.If(~divider.busy):
+                    with m.Switch(index):
+                        for position in range(len(names)):
+                            with m.Case(position):
+                                m.d.sync += self.o.payload.features[position].eq(code)
+                    m.next = "Start"
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == len(names) - 1):
+                        m.d.comb += commit.eq(1)
+                        m.d.sync += [
+                            self.o.valid.eq(1),
+                            self.o.payload.warm.eq(history.warm(history.count)),
+                            window_sum.eq(window_sum + kline.volume
+                                          - history.volume_leaving(history.count)),
+                        ]
+                        m.next = "Wait kline"
+        return m
