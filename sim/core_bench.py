@@ -100,7 +100,7 @@ async def stream_kline_file(dut):
     Path(settings["results"]).write_text(json.dumps(results))
 
     assert total.mismatches == 0, (f"{total.mismatches} of {total.outputs} outputs differ from "
-                                   f"sw.golden; first: {total.first_mismatches}")
+                                   f"sw.golden; first: {total.first_mismatches[0]}")
     assert set(nostall) == {declared["latency"]}, (
         f"no-stall latency {sorted(set(nostall))} cycles, declared {declared['latency']}")
     if spacing:
