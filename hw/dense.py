@@ -1,0 +1,300 @@
+"""Dense layer in hardware: ``y = requantize(bias + W @ x)``, bit-exact with :func:`sw.golden.dense`."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.layouts import features_layout
+from sw.artifact import MULTIPLIER_BITS, MAX_REQUANT_SHIFT, QuantizedLayer
+
+#: Adder-tree levels between two pipeline registers of the fully parallel layer (each level
+#: is one carry chain of about 20 bits: two fit a 125 MHz cycle on an ECP5).
+LEVELS_PER_STAGE = 2
+#: Pipeline stages after the fully parallel adder tree: requantization multiply, then
+#: rounding shift + zero-point + clamp.
+REQUANT_STAGES = 2
+#: Pipeline stages of the folded layer after its step counter: ROM read + operand select,
+#: multiply, accumulate, requantization multiply, rounding shift + clamp (into ``o``).
+FOLDED_STAGES = 5
+
+
+def csd(value: int) -> list[tuple[int, int]]:
+    """Canonical signed digits: ``[(sign, shift), ...]`` with ``value == sum(sign << shift)``,
+    at most ``ceil(bits / 2)`` digits, so a constant product is that many shifted adds."""
+    digits, shift = [], 0
+    while value:
+        if value & 1:
+            digit = 2 - (value & 3)     # ...01 -> +1, ...11 -> -1 (and carry)
+            digits.append((digit, shift))
+            value -= digit
+        value >>= 1
+        shift += 1
+    return digits
+
+
+def accumulator_range(layer: QuantizedLayer) -> range:
+    """Every value ``bias + W @ x`` can take for INT8 ``x``: the accumulator is exactly this
+    wide (narrower than INT32, which saves multiplier inputs)."""
+    w = layer.weights.astype(np.int64)
+    low = layer.bias + np.minimum(w * -128, w * 127).sum(axis=1)
+    high = layer.bias + np.maximum(w * -128, w * 127).sum(axis=1)
+    return range(min(int(low.min()), -1), int(high.max()) + 1)
+
+
+def requantize(product, pre_shift, zero_point: int, output_min: int):
+    """``clamp(zp + ((product + 2**(s-1)) >> s), output_min, 127)`` with ``s = pre_shift + 1``.
+
+    Computed as ``((product >> (s - 1)) + 1) >> 1``, which is the same integer
+    (``floor((floor(p / 2**(s-1)) + 1) / 2) == floor((p + 2**(s-1)) / 2**s)``) with a narrow
+    adder instead of a wide one. ``pre_shift`` is an int (constant) or a Value (from a ROM).
+    """
+    scaled = (((product >> pre_shift) + 1) >> 1) + zero_point
+    return Mux(scaled > 127, 127, Mux(scaled < output_min, output_min, scaled))
+
+
+class Dense(wiring.Component):
+    """One quantized dense layer: INT8 vector in, INT8 vector out, per output channel ``j``
+    ``y_j = clamp(zp + ((acc_j * M_j + 2**(s_j-1)) >> s_j), zp if relu else -128, 127)``
+    with ``acc_j = bias_j + sum_i W_ji * x_i`` (:func:`sw.golden.dense`). The vector travels in
+    the ``features`` field of :func:`hw.layouts.features_layout`; ``warm`` rides along.
+
+    The accumulator is exactly as wide as :func:`accumulator_range` (never wraps).
+
+    Fully parallel (``multipliers`` = ``None`` or ``inputs * outputs``): every weight is a
+    constant folded into logic as canonical-signed-digit shifted adds (binary weights: one add
+    or subtract), summed by an adder tree registered every :data:`LEVELS_PER_STAGE` levels,
+    then the requantization multiply by the constant ``M_j`` (one DSP-sized multiply per
+    channel) and the rounding shift + clamp, each a registered stage. No ROM here: a ROM
+    read would add a cycle and every word would be needed on every cycle anyway.
+    Latency ``tree stages + 2`` cycles, one vector per cycle (``ii = 1``).
+
+    Folded (``multipliers`` = ``P``, a divisor of ``outputs``): ``P`` MAC lanes (8x8 multipliers
+    for INT8, 8x4 for INT4, add/subtract for binary) step through the ``inputs * outputs / P``
+    weight words of a ROM, lane ``l`` computing output ``g * P + l`` in group ``g``. The
+    weight ROM holds one word per step, ``P`` unpacked weight codes side by side (binary:
+    bit 1 is +1); a second ROM holds per group and lane the bias, ``M`` and ``s - 1``. Each
+    lane has its own requantization multiplier and variable shifter, pipelined behind the MAC.
+    ``ii = inputs * outputs / P`` cycles, latency ``ii + 5`` cycles.
+
+    Flow control: the whole pipeline advances on cycles where the output register is empty
+    or being read (``~o.valid | o.ready``), so a stall loses, duplicates or reorders nothing;
+    latency is counted from the input handshake to ``o.valid`` with ``o.ready`` high.
+
+    Parameters
+    ----------
+    layer : sw.artifact.QuantizedLayer
+    multipliers : int or None
+        MAC lanes; ``None`` for fully parallel.
+
+    Members
+    -------
+    i : In(stream.Signature(features_layout(inputs)))
+    o : Out(stream.Signature(features_layout(outputs)))
+    """
+
+    def __init__(self, layer: QuantizedLayer, multipliers: int | None = None):
+        macs = layer.inputs * layer.outputs
+        if multipliers is not None and not isinstance(multipliers, (int, np.integer)):
+            raise ValueError(f"multipliers must be an integer, got {multipliers!r}")
+        if multipliers is not None and multipliers != macs and (
+                not 1 <= multipliers <= layer.outputs or layer.outputs % multipliers):
+            divisors = [d for d in range(1, layer.outputs + 1) if layer.outputs % d == 0]
+            raise ValueError(
+                f"multipliers={multipliers} for a {layer.inputs}->{layer.outputs} layer: use "
+                f"{macs} (fully parallel) or a divisor of its {layer.outputs} outputs "
+                f"({', '.join(map(str, divisors))}), one MAC lane per group of outputs")
+        self._layer = layer
+        self._parallel = multipliers is None or multipliers == macs
+        self._lanes = macs if self._parallel else int(multipliers)
+        self._acc_range = accumulator_range(layer)
+        super().__init__({
+            "i": In(stream.Signature(features_layout(layer.inputs))),
+            "o": Out(stream.Signature(features_layout(layer.outputs))),
+        })
+
+    @property
+    def multipliers(self) -> int:
+        return self._lanes
+
+    @property
+    def parallel(self) -> bool:
+        return self._parallel
+
+    @property
+    def ii(self) -> int:
+        """Cycles between vectors accepted back to back."""
+        layer = self._layer
+        return 1 if self._parallel else layer.inputs * layer.outputs // self._lanes
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the input handshake to ``o.valid`` (``o.ready`` high)."""
+        if self._parallel:
+            return self._tree_stages + REQUANT_STAGES
+        return self.ii + FOLDED_STAGES
+
+    def _terms(self, j: int) -> list[tuple[int, int, int]]:
+        """``(input, sign, shift)`` of every shifted add of output ``j``'s dot product."""
+        return [(i, sign, shift) for i, w in enumerate(self._layer.weights[j])
+                for sign, shift in csd(int(w))]
+
+    @property
+    def _tree_stages(self) -> int:
+        most = max(len(self._terms(j)) + 1 for j in range(self._layer.outputs))
+        levels = (most - 1).bit_length()
+        return max(1, -(-levels // LEVELS_PER_STAGE))
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = ~self.o.valid | self.o.ready
+        if self._parallel:
+            self._elaborate_parallel(m, advance)
+        else:
+            self._elaborate_folded(m, advance)
+        return m
+
+    def _stage(self, m, advance, values, name):
+        """Register ``values`` (a list) on ``advance``; return the registers."""
+        registers = []
+        for k, value in enumerate(values):
+            register = Signal(value.shape(), name=f"{name}_{k}")
+            with m.If(advance):
+                m.d.sync += register.eq(value)
+            registers.append(register)
+        return registers
+
+    def _elaborate_parallel(self, m, advance):
+        layer = self._layer
+        x = self.i.payload.features
+        m.d.comb += self.i.ready.eq(advance)
+
+        sums = []
+        for j in range(layer.outputs):
+            terms = [Const(int(layer.bias[j]), signed(33))] if layer.bias[j] else []
+            for i, sign, shift in self._terms(j):
+                term = x[i] << shift
+                terms.append(term if sign > 0 else -term)
+            sums.append(terms or [Const(0, signed(2))])
+
+        valid, warm = self.i.valid, self.i.payload.warm
+        for stage in range(self._tree_stages):
+            for _ in range(LEVELS_PER_STAGE):
+                sums = [[sum(terms[k:k + 2]) for k in range(0, len(terms), 2)]
+                        for terms in sums]
+            sums = [self._stage(m, advance, terms, f"sum{stage}_{j}")
+                    for j, terms in enumerate(sums)]
+            valid, warm = self._stage(m, advance, [valid, warm], f"valid{stage}")
+
+        accumulators = []
+        for j, (total,) in enumerate(sums):
+            accumulator = Signal(self._acc_range, name=f"acc_{j}")
+            m.d.comb += accumulator.eq(total)
+            accumulators.append(accumulator)
+        products = self._stage(m, advance, [acc * int(layer.multiplier[j])
+                                            for j, acc in enumerate(accumulators)], "product")
+        valid, warm = self._stage(m, advance, [valid, warm], "valid_product")
+
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
+            for j, product in enumerate(products):
+                m.d.sync += self.o.payload.features[j].eq(requantize(
+                    product, int(layer.shift[j]) - 1, layer.output_zero_point, layer.output_min))
+
+    def _elaborate_folded(self, m, advance):
+        layer, lanes = self._layer, self._lanes
+        inputs, groups = layer.inputs, layer.outputs // lanes
+        steps = self.ii
+
+        weight_shape = unsigned(1) if layer.weight_bits == 1 else signed(layer.weight_bits)
+        weight_codes = (layer.weights > 0) if layer.weight_bits == 1 else layer.weights
+        m.submodules.weights = weights = memory.Memory(
+            shape=data.ArrayLayout(weight_shape, lanes), depth=steps,
+            init=[[int(weight_codes[g * lanes + l, i]) for l in range(lanes)]
+                  for g in range(groups) for i in range(inputs)])
+        bias_bits = max(int(abs(b)).bit_length() for b in layer.bias) + 1
+        lane_params = data.StructLayout({
+            "bias": signed(bias_bits),
+            "multiplier": unsigned(MULTIPLIER_BITS),
+            "pre_shift": range(MAX_REQUANT_SHIFT),
+        })
+        m.submodules.params = params = memory.Memory(
+            shape=data.ArrayLayout(lane_params, lanes), depth=groups,
+            init=[[{"bias": int(layer.bias[j]), "multiplier": int(layer.multiplier[j]),
+                    "pre_shift": int(layer.shift[j]) - 1}
+                   for j in range(g * lanes, (g + 1) * lanes)] for g in range(groups)])
+        weight_port = weights.read_port()
+        params_port = params.read_port()
+
+        # step counter: step = group * inputs + index
+        step = Signal(range(steps))
+        index = Signal(range(inputs))
+        group = Signal(range(groups))
+        busy = Signal()
+        last_step = step == steps - 1
+        vector = Signal(features_layout(inputs))
+        m.d.comb += [
+            self.i.ready.eq(advance & (~busy | last_step)),
+            weight_port.addr.eq(step), weight_port.en.eq(advance),
+            params_port.addr.eq(group), params_port.en.eq(advance),
+        ]
+        with m.If(advance & busy):
+            m.d.sync += step.eq(Mux(last_step, 0, step + 1))
+            with m.If(index == inputs - 1):
+                m.d.sync += [index.eq(0), group.eq(Mux(last_step, 0, group + 1))]
+            with m.Else():
+                m.d.sync += index.eq(index + 1)
+        with m.If(self.i.ready):
+            m.d.sync += busy.eq(self.i.valid)
+            with m.If(self.i.valid):
+                m.d.sync += vector.eq(self.i.payload)
+
+        # A: operand select (ROM words arrive alongside)
+        a_valid, a_x, a_first, a_last, a_group, a_final, a_warm = self._stage(m, advance, [
+            busy, Array(vector.features)[index], index == 0, index == inputs - 1, group,
+            last_step, vector.warm], "a")
+        # B: products
+        if layer.weight_bits == 1:
+            products = [Mux(w, a_x, -a_x) for w in weight_port.data]
+        else:
+            products = [w * a_x for w in weight_port.data]
+        b_products = self._stage(m, advance, products, "b_product")
+        b_params = self._stage(m, advance, [params_port.data], "b_params")[0]
+        b_valid, b_first, b_last, b_group, b_final, b_warm = self._stage(
+            m, advance, [a_valid, a_first, a_last, a_group, a_final, a_warm], "b")
+        # C: accumulate
+        accumulators = [Signal(self._acc_range, name=f"acc_{l}") for l in range(lanes)]
+        with m.If(advance & b_valid):
+            for l, accumulator in enumerate(accumulators):
+                start = Mux(b_first, b_params[l].bias, accumulator)
+                m.d.sync += accumulator.eq(start + b_products[l])
+        c_params = self._stage(m, advance, [b_params], "c_params")[0]
+        c_done, c_group, c_final, c_warm = self._stage(
+            m, advance, [b_valid & b_last, b_group, b_final, b_warm], "c")
+        # R1: requantization multiply
+        r_products = self._stage(m, advance, [acc * c_params[l].multiplier
+                                              for l, acc in enumerate(accumulators)], "r_product")
+        r_shifts = self._stage(m, advance, [c_params[l].pre_shift for l in range(lanes)],
+                               "r_pre_shift")
+        r_done, r_group, r_final, r_warm = self._stage(
+            m, advance, [c_done, c_group, c_final, c_warm], "r")
+        # R2: round, shift, clamp, into the collected vector or the output register
+        outputs = [requantize(p, s, layer.output_zero_point, layer.output_min)
+                   for p, s in zip(r_products, r_shifts)]
+        collected = [Signal(signed(8), name=f"collected_{j}") for j in range(layer.outputs)]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(r_done & r_final)
+            with m.If(r_done & r_final):
+                last = (groups - 1) * lanes
+                m.d.sync += self.o.payload.warm.eq(r_warm)
+                m.d.sync += [self.o.payload.features[j].eq(collected[j]) for j in range(last)]
+                m.d.sync += [self.o.payload.features[last + l].eq(y)
+                             for l, y in enumerate(outputs)]
+            with m.Elif(r_done):
+                with m.Switch(r_group):
+                    for g in range(groups - 1):
+                        with m.Case(g):
+                            m.d.sync += [collected[g * lanes + l].eq(y)
+                                         for l, y in enumerate(outputs)]

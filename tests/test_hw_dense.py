@@ -1,0 +1,106 @@
+"""hw.dense.Dense against sw.golden.dense: parallel and folded, INT8/INT4/binary weights,
+random backpressure, declared latency and ii measured."""
+
+import numpy as np
+import pytest
+
+from hw.dense import Dense, csd
+from stream_sim import pack_vector, simulate, unpack_vector
+from sw import golden
+from sw.artifact import random_model
+
+
+def random_layer(seed, inputs, outputs, weight_bits, relu=True):
+    """A ``inputs -> outputs`` layer of a random model, with ReLU (and a zero-point) or not."""
+    rng = np.random.default_rng(seed)
+    model = random_model(rng, hidden=(inputs, outputs), weight_bits=weight_bits)
+    return model.layers[1] if relu else random_model(
+        rng, hidden=(inputs,), classes=outputs, weight_bits=weight_bits).layers[-1]
+
+
+def random_inputs(seed, count, inputs):
+    """INT8 vectors, a fifth of them at the extremes -128 / 127."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(count, inputs))
+    edge = rng.random((count, inputs)) < 0.2
+    return np.where(edge, rng.choice([-128, 127], size=(count, inputs)), x)
+
+
+def check(layer, multipliers, x, **options):
+    dut = Dense(layer, multipliers)
+    warm = np.arange(len(x)) % 3 == 1
+    run = simulate(dut, [pack_vector(row, w) for row, w in zip(x, warm)], **options)
+    got = [unpack_vector(value, layer.outputs) for value in run.outputs]
+    expected = golden.dense(layer, x)
+    assert [codes for codes, _ in got] == [tuple(map(int, row)) for row in expected]
+    assert [w for _, w in got] == list(warm)
+    return dut, run
+
+
+def test_csd_digits():
+    for value in range(-300, 300):
+        digits = csd(value)
+        assert sum(sign << shift for sign, shift in digits) == value
+        assert len(digits) <= (abs(value).bit_length() + 2) // 2 + 1
+
+
+@pytest.mark.parametrize("weight_bits", [8, 4, 1])
+@pytest.mark.parametrize("multipliers", [None, 1, 2])
+def test_dense_matches_golden(weight_bits, multipliers):
+    layer = random_layer(weight_bits, 5, 4, weight_bits)
+    check(layer, multipliers, random_inputs(1, 40, 5), in_gaps=0.3, out_gaps=0.4, seed=2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dense_random_configurations(seed):
+    rng = np.random.default_rng(100 + seed)
+    inputs, outputs = int(rng.integers(1, 12)), int(rng.integers(1, 9))
+    weight_bits = int(rng.choice([8, 4, 1]))
+    divisors = [d for d in range(1, outputs + 1) if outputs % d == 0]
+    multipliers = [None, int(rng.choice(divisors))][seed % 2]
+    layer = random_layer(seed, inputs, outputs, weight_bits, relu=bool(seed % 3))
+    check(layer, multipliers, random_inputs(seed, 30, inputs), in_gaps=0.2, out_gaps=0.5,
+          seed=seed)
+
+
+def test_dense_requantization_extremes():
+    """Shift 1 and 46, multiplier 0 and 2**15 - 1, large biases: the rounding, the
+    arithmetic shift and both clamps."""
+    layer = random_layer(7, 6, 6, 8, relu=True)
+    layer.shift[:] = [1, 46, 1, 20, 12, 2]
+    layer.multiplier[:] = [2 ** 15 - 1, 2 ** 15 - 1, 0, 1, 2 ** 15 - 1, 3]
+    layer.bias[:] = [-2 ** 30, 2 ** 30, 5, -7, 0, 1]
+    x = random_inputs(3, 60, 6)
+    for multipliers in (None, 3):
+        check(layer, multipliers, x, out_gaps=0.3)
+
+
+@pytest.mark.parametrize("multipliers", [None, 1, 4])
+def test_dense_latency_and_ii(multipliers):
+    layer = random_layer(11, 7, 8, 8)
+    x = random_inputs(4, 12, 7)
+    dut, run = check(layer, multipliers, x, isolated=True)
+    assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [dut.latency] * len(x)
+    dut, run = check(layer, multipliers, x)
+    assert set(np.diff(run.in_cycles)) == {dut.ii}
+    assert set(np.diff(run.out_cycles)) == {dut.ii}
+    assert dut.ii == (1 if multipliers is None else 7 * 8 // multipliers)
+
+
+def test_dense_reset_mid_stream():
+    layer = random_layer(12, 4, 4, 8)
+    x = random_inputs(5, 30, 4)
+    for multipliers in (None, 2):
+        dut = Dense(layer, multipliers)
+        run = simulate(dut, [pack_vector(row, 0) for row in x], reset_at=11, out_gaps=0.3)
+        got = [unpack_vector(value, 4)[0] for value in run.after_reset]
+        assert got == [tuple(map(int, row)) for row in golden.dense(layer, x[11:])]
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+@pytest.mark.parametrize("multipliers, reason", [
+    (0, "divisor of its 6 outputs"), (4, "divisor"), (7, "divisor"), (31, "30 \\(fully"),
+    (2.5, "integer")])
+def test_dense_bad_multipliers(multipliers, reason):
+    with pytest.raises(ValueError, match=reason):
+        Dense(random_layer(1, 5, 6, 8), multipliers)
