@@ -55,6 +55,24 @@ def requantize(product, pre_shift, zero_point: int, output_min: int):
     return Mux(scaled > 127, 127, Mux(scaled < output_min, output_min, scaled))
 
 
+def mac_lanes(layer: QuantizedLayer, multipliers: int | None) -> int:
+    """The MAC lanes of a :class:`Dense` for ``multipliers``; a ValueError saying why for a
+    count it cannot build (checked before any hardware is made)."""
+    macs = layer.inputs * layer.outputs
+    if multipliers is None:
+        return macs
+    if not isinstance(multipliers, (int, np.integer)) or isinstance(multipliers, bool):
+        raise ValueError(f"multipliers must be an integer, got {multipliers!r}")
+    if multipliers != macs and (not 1 <= multipliers <= layer.outputs
+                                or layer.outputs % multipliers):
+        divisors = [d for d in range(1, layer.outputs + 1) if layer.outputs % d == 0]
+        raise ValueError(
+            f"multipliers={multipliers} for a {layer.inputs}->{layer.outputs} layer: use "
+            f"{macs} (fully parallel) or a divisor of its {layer.outputs} outputs "
+            f"({', '.join(map(str, divisors))}), one MAC lane per group of outputs")
+    return int(multipliers)
+
+
 class Dense(wiring.Component):
     """One quantized dense layer: INT8 vector in, INT8 vector out, per output channel ``j``
     ``y_j = clamp(zp + ((acc_j * M_j + 2**(s_j-1)) >> s_j), zp if relu else -128, 127)``
@@ -96,19 +114,9 @@ class Dense(wiring.Component):
     """
 
     def __init__(self, layer: QuantizedLayer, multipliers: int | None = None):
-        macs = layer.inputs * layer.outputs
-        if multipliers is not None and not isinstance(multipliers, (int, np.integer)):
-            raise ValueError(f"multipliers must be an integer, got {multipliers!r}")
-        if multipliers is not None and multipliers != macs and (
-                not 1 <= multipliers <= layer.outputs or layer.outputs % multipliers):
-            divisors = [d for d in range(1, layer.outputs + 1) if layer.outputs % d == 0]
-            raise ValueError(
-                f"multipliers={multipliers} for a {layer.inputs}->{layer.outputs} layer: use "
-                f"{macs} (fully parallel) or a divisor of its {layer.outputs} outputs "
-                f"({', '.join(map(str, divisors))}), one MAC lane per group of outputs")
         self._layer = layer
-        self._parallel = multipliers is None or multipliers == macs
-        self._lanes = macs if self._parallel else int(multipliers)
+        self._lanes = mac_lanes(layer, multipliers)
+        self._parallel = self._lanes == layer.inputs * layer.outputs
         self._acc_range = accumulator_range(layer)
         super().__init__({
             "i": In(stream.Signature(features_layout(layer.inputs))),

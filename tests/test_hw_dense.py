@@ -4,7 +4,7 @@ random backpressure, declared latency and ii measured."""
 import numpy as np
 import pytest
 
-from hw.dense import Dense, csd
+from hw.dense import Dense, csd, mac_lanes
 from stream_sim import pack_vector, simulate, unpack_vector
 from sw import golden
 from sw.artifact import random_model
@@ -97,10 +97,9 @@ def test_dense_reset_mid_stream():
         assert got == [tuple(map(int, row)) for row in golden.dense(layer, x[11:])]
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 @pytest.mark.parametrize("multipliers, reason", [
     (0, "divisor of its 6 outputs"), (4, "divisor"), (7, "divisor"), (31, "30 \\(fully"),
     (2.5, "integer")])
 def test_dense_bad_multipliers(multipliers, reason):
     with pytest.raises(ValueError, match=reason):
-        Dense(random_layer(1, 5, 6, 8), multipliers)
+        mac_lanes(random_layer(1, 5, 6, 8), multipliers)

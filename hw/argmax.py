@@ -1,0 +1,61 @@
+"""Argmax: the trading signal from the final layer's INT8 outputs."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.layouts import features_layout, signal_layout
+
+
+class Argmax(wiring.Component):
+    """``signal`` = index of the largest INT8 output, the lowest index on a tie
+    (:func:`sw.golden.argmax`); the outputs themselves go on as ``raw``, ``warm`` rides along.
+
+    A comparator tree (left operand wins ties, so lower indices win), registered once:
+    latency 1 cycle, one vector per cycle (``ii = 1``). Advances when ``~o.valid | o.ready``.
+
+    Parameters
+    ----------
+    classes : int
+
+    Members
+    -------
+    i : In(stream.Signature(features_layout(classes)))
+    o : Out(stream.Signature(signal_layout(classes)))
+    """
+
+    latency = 1
+    ii = 1
+
+    def __init__(self, classes: int):
+        if classes < 2:
+            raise ValueError(f"argmax needs at least 2 classes, got {classes}")
+        self._classes = classes
+        super().__init__({
+            "i": In(stream.Signature(features_layout(classes))),
+            "o": Out(stream.Signature(signal_layout(classes))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        raw = self.i.payload.features
+        candidates = [(index, raw[index]) for index in range(self._classes)]
+        while len(candidates) > 1:
+            pairs = []
+            for (left_index, left), (right_index, right) in zip(candidates[::2], candidates[1::2]):
+                right_wins = right > left
+                pairs.append((Mux(right_wins, right_index, left_index),
+                              Mux(right_wins, right, left)))
+            candidates = pairs + candidates[len(pairs) * 2:]
+        (signal, _), = candidates
+
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance)
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(self.i.valid),
+                self.o.payload.signal.eq(signal),
+                self.o.payload.raw.eq(raw),
+                self.o.payload.warm.eq(self.i.payload.warm),
+            ]
+        return m

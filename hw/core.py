@@ -1,0 +1,96 @@
+"""The signal core: klines in, trading signals out, board-independent."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.argmax import Argmax
+from hw.features import FeatureExtractor
+from hw.layouts import KLINE, signal_layout
+from hw.mlp import MLP, check_multipliers
+from sw.artifact import QuantizedModel
+
+#: Named configurations: whether the feature extractor is folded, and MAC lanes per layer
+#: (``None``: fully parallel). ``folded`` is one lane per layer and the serial divider: the
+#: smallest core, for an iCE40UP5K.
+CONFIGS = {
+    "parallel": {"folded_features": False, "multipliers": None},
+    "folded": {"folded_features": True, "multipliers": 1},
+}
+
+
+def resolve_config(model: QuantizedModel, config) -> tuple[bool, tuple]:
+    """``(folded feature extractor, MAC lanes per layer)`` of a configuration; a ValueError
+    naming the problem for an unknown name or a lane count a layer cannot use."""
+    if isinstance(config, str):
+        if config not in CONFIGS:
+            raise ValueError(f"config {config!r}: choose one of {', '.join(CONFIGS)}, "
+                             f"or a tuple of MAC lanes per layer")
+        lanes = CONFIGS[config]["multipliers"]
+        return CONFIGS[config]["folded_features"], (lanes,) * len(model.layers)
+    if not isinstance(config, (tuple, list)):
+        raise ValueError(f"config {config!r}: a name or a tuple of MAC lanes per layer")
+    return False, check_multipliers(model, config)
+
+
+class SignalCore(wiring.Component):
+    """:class:`hw.features.FeatureExtractor` -> :class:`hw.mlp.MLP` -> :class:`hw.argmax.Argmax`,
+    bit-exact with :func:`sw.golden.run` on every kline.
+
+    Latency (input handshake to ``o.valid``, ``o.ready`` high, idle core) is the sum of the
+    stages' latencies; ``ii`` (cycles between klines accepted back to back) the largest
+    stage ``ii``. Backpressure on ``o`` stalls the whole core without losing a kline; a
+    synchronous reset empties it and restarts the feature warm-up.
+
+    Parameters
+    ----------
+    model : sw.artifact.QuantizedModel
+    config : str or tuple
+        A name from :data:`CONFIGS`, or a tuple of MAC lanes per layer (``None`` for a fully
+        parallel layer) with the parallel feature extractor.
+
+    Members
+    -------
+    i : In(stream.Signature(KLINE))
+    o : Out(stream.Signature(signal_layout(classes)))
+    """
+
+    def __init__(self, model: QuantizedModel, config="parallel"):
+        folded, multipliers = resolve_config(model, config)
+        self._config = config
+        self.features = FeatureExtractor(model.features, folded=folded)
+        self.mlp = MLP(model, multipliers)
+        self.argmax = Argmax(len(model.classes))
+        super().__init__({
+            "i": In(stream.Signature(KLINE)),
+            "o": Out(stream.Signature(signal_layout(len(model.classes)))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def stages(self) -> list:
+        return [self.features, *self.mlp.layers, self.argmax]
+
+    @property
+    def latency(self) -> int:
+        return sum(stage.latency for stage in self.stages)
+
+    @property
+    def ii(self) -> int:
+        return max(stage.ii for stage in self.stages)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.features = self.features
+        m.submodules.mlp = self.mlp
+        m.submodules.argmax = self.argmax
+        wiring.connect(m, wiring.flipped(self.i), self.features.i)
+        wiring.connect(m, self.features.o, self.mlp.i)
+        wiring.connect(m, self.mlp.o, self.argmax.i)
+        wiring.connect(m, self.argmax.o, wiring.flipped(self.o))
+        return m
