@@ -16,8 +16,9 @@ epoch before must be an in-order prefix of the reference for the klines sent in 
 epoch after must hold exactly one output per kline sent after the reset, matching
 :func:`sw.golden.run` on those klines alone (the hardware restarts its warm-up).
 
-Handshakes are sampled at the rising edge (register values before the edge), so all
-Python work is once per clock edge with whole-payload integer reads and writes.
+Handshakes are sampled at the rising edge (register values before the edge), with
+whole-payload integer reads and writes. The driver sleeps while ``i__ready`` is low and the
+monitor while ``o__valid`` is low, so a folded core costs Python nothing while it computes.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class KlineDriver:
     async def send(self, rows, gap_probability: float = 0.0, total: int = 0) -> list[int]:
         """Stream ``rows``; return the cycle of each input handshake."""
         dut, edge = self._dut, RisingEdge(self._dut.clk)
+        ready_rises = RisingEdge(dut.i__ready)
         cycles = []
         for row in rows:
             gap = geometric(self._rng, gap_probability)
@@ -84,6 +86,8 @@ class KlineDriver:
                 await edge
                 if not dut.rst.value and dut.i__ready.value:
                     break
+                if not dut.i__ready.value:
+                    await ready_rises   # a folded core is busy for many cycles
             cycles.append(cycle())
             self.sent += 1
             if self._progress_every and self.sent % self._progress_every == 0:
@@ -110,10 +114,14 @@ class SignalMonitor:
         dut, edge, rng = self._dut, RisingEdge(self._dut.clk), self._rng
         ready = 1
         dut.o__ready.value = ready
+        valid_rises = RisingEdge(dut.o__valid)
         while True:
             await edge
-            if ready and not dut.rst.value and dut.o__valid.value:
+            valid = dut.o__valid.value
+            if ready and valid and not dut.rst.value:
                 self.epochs[-1].append((cycle(), dut.o__payload.value.to_unsigned()))
+            elif not valid:
+                await valid_rises   # nothing to take until the core has an output
             now = int(not self.stall_probability or rng.random() >= self.stall_probability)
             if now != ready:
                 ready = now

@@ -34,9 +34,10 @@ from sw.klines import load as load_klines
 
 
 def plan(settings: dict, n: int) -> tuple[int, int]:
-    """(klines at full rate, kline index of the reset); a reset only with klines after it."""
+    """(klines at full rate, kline index of the reset): half the klines before the reset at
+    least go with backpressure, so the reset cuts a busy stream; no reset without klines after it."""
     reset_at = min(settings.get("reset_at", n // 2), n)
-    full_rate = min(settings.get("full_rate_klines", 256), reset_at)
+    full_rate = min(settings.get("full_rate_klines", 256), reset_at // 2)
     return full_rate, reset_at
 
 

@@ -4,7 +4,7 @@
         [--config parallel|folded] [--waves] [--limit N] [--seed S]
         [--gap P] [--stall P] [--reports build/reports] [--build build/sim]
 
-Exports the core's Verilog for the model (``python -m hw.export``) into
+Exports the core's Verilog for the model (:mod:`hw.export`) into
 ``<build>/<config>/``, streams the file through it with :mod:`sim.core_bench` on Icarus
 Verilog (random backpressure, a reset mid-stream, every output checked against
 ``sw.golden``), times the software reference on this machine, and writes
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from hw.export import export
 from sim import report
 from sim.runner import ROOT, SimulationError, run_bench, waves_path
 from sw.artifact import ArtifactError, load as load_model
@@ -31,26 +31,17 @@ PROGRESS_EVERY = 2000
 
 
 class ExportError(RuntimeError):
-    """``hw.export`` could not write the core's Verilog."""
+    """:mod:`hw.export` could not write the core's Verilog."""
 
 
 def export_core(model_dir, config: str, out_dir) -> tuple[Path, dict]:
-    """Run ``python -m hw.export``; return the Verilog file and its JSON description
+    """:func:`hw.export.export` of the core; return the Verilog file and its JSON description
     (``latency``, ``ii``, ``config``, ports)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "hw.export", "--model", str(model_dir),
-                           "--config", config, "--out", str(out_dir)],
-                          cwd=ROOT, capture_output=True, text=True)
-    if done.returncode:
-        message = (done.stderr or done.stdout).strip().splitlines()
-        raise ExportError(f"hw.export failed for the {config} core: "
-                          f"{message[-1] if message else done.returncode}")
-    verilog = out_dir / f"{TOPLEVEL}.v"
-    described = sorted(out_dir.glob(f"{TOPLEVEL}*.json"))
-    if not verilog.is_file() or not described:
-        raise ExportError(f"hw.export wrote no {verilog.name} with its JSON into {out_dir}")
-    return verilog, json.loads(described[0].read_text())
+    try:
+        verilog, described = export(model_dir, config, out_dir)
+    except (ArtifactError, ValueError) as error:
+        raise ExportError(f"cannot export the {config} core: {error}") from None
+    return verilog, json.loads(described.read_text())
 
 
 def simulate(model_dir, data, config: str = "parallel", build_dir=None, seed: int = 0,

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMESCALE = ("1ns", "1ps")
 CLOCK_NS = 10
 BENCH_ENV = "SIM_BENCH"
+WAVES_MODULE = "sim_waves_dump"
 
 
 class SimulationError(RuntimeError):
@@ -37,11 +38,20 @@ def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
     cocotb runner fails the calling test itself).
     """
     build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    sources = [Path(f).resolve() for f in verilog_files]
+    # Yosys writes Verilog-2005, whose `reg x = 0` initialisers are time-zero events that
+    # settle its `always @*` blocks; under Icarus' default -g2012 they are not, and some
+    # combinational outputs stay X until an input changes.
+    build_args = ["-g2005"]
+    if waves:
+        sources.append(waves_module(build_dir, toplevel))
+        build_args += ["-s", WAVES_MODULE]
     runner = get_runner("icarus")
     try:
         # always: the sources may be re-exported with another configuration in place
-        runner.build(sources=[Path(f).resolve() for f in verilog_files], hdl_toplevel=toplevel,
-                     build_dir=build_dir, timescale=TIMESCALE, waves=waves, always=True,
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_args=build_args,
+                     build_dir=build_dir, timescale=TIMESCALE, always=True,
                      log_file=build_dir / "build.log")
     except RuntimeError as error:
         log = (build_dir / "build.log").read_text(errors="replace").strip().splitlines()
@@ -62,6 +72,16 @@ def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
 def waves_path(build_dir, toplevel: str) -> Path:
     """Where Icarus writes the FST of a ``waves=True`` run (GTKWave or Surfer open it)."""
     return Path(build_dir).resolve() / f"{toplevel}.fst"
+
+
+def waves_module(build_dir: Path, toplevel: str) -> Path:
+    """A Verilog-2005 module dumping every signal of ``toplevel`` (cocotb's own uses
+    SystemVerilog strings)."""
+    path = build_dir / f"{WAVES_MODULE}.v"
+    path.write_text(f"module {WAVES_MODULE};\ninitial begin\n"
+                    f"  $dumpfile(\"{waves_path(build_dir, toplevel)}\");\n"
+                    f"  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+    return path
 
 
 def run_bench(verilog_files, toplevel: str, test_module: str, build_dir, settings: dict,
