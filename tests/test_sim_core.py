@@ -15,6 +15,7 @@ from sw.artifact import save
 
 CORE_KLINES = 3000
 SMALL_KLINES = 400
+FOLDED_KLINES = 120
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,9 @@ def test_parallel_core_on_recorded_klines(model_dir, data_dir, tmp_path):
 
 def test_folded_core(model_dir, data_dir, tmp_path):
     results = simulate(model_dir, data_dir / "BTCUSDT_linear_5m.csv", "folded",
-                       tmp_path / "folded", seed=2, limit=SMALL_KLINES)
-    assert_core_matches(results, SMALL_KLINES)
+                       tmp_path / "folded", seed=2, limit=FOLDED_KLINES)
+    assert_core_matches(results, FOLDED_KLINES)
+    assert results["core"]["ii"] > 1
 
 
 def test_int4_core(int4_model_dir, data_dir, tmp_path):
