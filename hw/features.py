@@ -24,6 +24,7 @@ from sw.klines import WORD_BITS
 
 #: ``m`` is needed up to 255: from ``2 * FEATURE_LIMIT - 1 = 253`` on, ``q`` saturates.
 QUOTIENT_BITS = 8
+assert (1 << QUOTIENT_BITS) - 3 == 2 * FEATURE_LIMIT - 1  # what feature_code's test relies on
 
 
 def operands(name, kline, body_top, body_bottom, past_close, window_sum, window):
@@ -53,9 +54,14 @@ def abs_difference(a, b):
 
 
 def feature_code(quotient, negative, ready):
-    """INT8 code from the saturated quotient ``m``: round half away from zero, clamp."""
-    magnitude = Mux(quotient >= 2 * FEATURE_LIMIT - 1, FEATURE_LIMIT, (quotient + 1) >> 1)
-    return Mux(ready, Mux(negative, -magnitude, magnitude), 0)
+    """INT8 code from the saturated quotient ``m``: ``sign * min((m + 1) >> 1, 127)``, or 0
+    unless ``ready``. ``(m + 1) >> 1 = (m >> 1) + m[0]``, and the sign folds into that one
+    8-bit addition (``-(a + r) = ~a + (1 - r)``), keeping the output stage one short chain."""
+    half = Cat(quotient[1:], Const(0, 1))
+    signed_sum = (Mux(negative, ~half, half) + (quotient[0] ^ negative))[:8].as_signed()
+    saturated = quotient[2:].all() & quotient[:2].any()  # m >= 253 = 0b11111101
+    limit = Mux(negative, -FEATURE_LIMIT, FEATURE_LIMIT)
+    return Mux(ready, Mux(saturated, limit, signed_sum), 0)
 
 
 def body_bounds(kline):
