@@ -70,6 +70,17 @@ def body_bounds(kline):
     return (Mux(close_up, kline.close, kline.open), Mux(close_up, kline.open, kline.close))
 
 
+def select(m, index, target, values):
+    """``target = values[index]`` as a multiplexer with one input per distinct value."""
+    groups = {}
+    for position, value in enumerate(values):
+        groups.setdefault(repr(value), (value, []))[1].append(position)
+    with m.Switch(index):
+        for value, positions in groups.values():
+            with m.Case(*positions):
+                m.d.comb += target.eq(value)
+
+
 class History:
     """Close and volume rings plus the klines-since-reset counter (saturating at warm-up).
 
@@ -278,14 +289,14 @@ class FeatureExtractor(wiring.Component):
         index = Signal(range(len(names)))
         a, b = Signal(self._serial_width()), Signal(self._serial_width())
         ready = Signal()
-        with m.Switch(index):
-            for position, (name, shift) in enumerate(zip(names, spec.shifts)):
-                with m.Case(position):
-                    a_f, b_f, den = operands(name, kline, top, bottom, history.past_closes(),
-                                             window_sum, spec.volume_window)
-                    m.d.comb += [a.eq(a_f), b.eq(b_f), divider.divisor.eq(den),
-                                 divider.scale.eq(shift + 1),
-                                 ready.eq(history.ready(name, history.count, window_sum))]
+        columns = zip(*(operands(name, kline, top, bottom, history.past_closes(), window_sum,
+                                 spec.volume_window) for name in names))
+        targets = (a, b, divider.divisor)
+        for target, values in zip(targets, columns):
+            select(m, index, target, values)
+        select(m, index, divider.scale, [shift + 1 for shift in spec.shifts])
+        select(m, index, ready, [history.ready(name, history.count, window_sum)
+                                 for name in names])
         magnitude, negative = abs_difference(a, b)
         m.d.comb += divider.dividend.eq(magnitude)
         code = feature_code(divider.quotient, negative, ready)
