@@ -44,6 +44,17 @@ def accumulator_range(layer: QuantizedLayer) -> range:
     return range(min(int(low.min()), -1), int(high.max()) + 1)
 
 
+def add_terms(left, right=None):
+    """Sum of two ``(negative, magnitude)`` terms as one adder or subtractor (``a - b``, never
+    ``a + (-b)``), so a negative CSD digit costs no negation."""
+    if right is None:
+        return left
+    (left_negative, a), (right_negative, b) = left, right
+    if left_negative == right_negative:
+        return left_negative, a + b
+    return False, (b - a if left_negative else a - b)
+
+
 def requantize(product, pre_shift, zero_point: int, output_min: int):
     """``clamp(zp + ((product + 2**(s-1)) >> s), output_min, 127)`` with ``s = pre_shift + 1``.
 
@@ -181,25 +192,25 @@ class Dense(wiring.Component):
 
         sums = []
         for j in range(layer.outputs):
-            terms = [Const(int(layer.bias[j]), signed(33))] if layer.bias[j] else []
-            for i, sign, shift in self._terms(j):
-                term = x[i] << shift
-                terms.append(term if sign > 0 else -term)
-            sums.append(terms or [Const(0, signed(2))])
+            bias = int(layer.bias[j])
+            terms = [(bias < 0, Const(abs(bias)))] if bias else []
+            terms += [(sign < 0, x[i] << shift) for i, sign, shift in self._terms(j)]
+            sums.append(terms or [(False, Const(0))])
 
         valid, warm = self.i.valid, self.i.payload.warm
         for stage in range(self._tree_stages):
             for _ in range(LEVELS_PER_STAGE):
-                sums = [[sum(terms[k:k + 2]) for k in range(0, len(terms), 2)]
+                sums = [[add_terms(*terms[k:k + 2]) for k in range(0, len(terms), 2)]
                         for terms in sums]
-            sums = [self._stage(m, advance, terms, f"sum{stage}_{j}")
+            sums = [list(zip([negative for negative, _ in terms], self._stage(
+                        m, advance, [value for _, value in terms], f"sum{stage}_{j}")))
                     for j, terms in enumerate(sums)]
             valid, warm = self._stage(m, advance, [valid, warm], f"valid{stage}")
 
         accumulators = []
-        for j, (total,) in enumerate(sums):
+        for j, ((negative, total),) in enumerate(sums):
             accumulator = Signal(self._acc_range, name=f"acc_{j}")
-            m.d.comb += accumulator.eq(total)
+            m.d.comb += accumulator.eq(-total if negative else total)
             accumulators.append(accumulator)
         products = self._stage(m, advance, [acc * int(layer.multiplier[j])
                                             for j, acc in enumerate(accumulators)], "product")
