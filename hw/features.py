@@ -27,23 +27,26 @@ QUOTIENT_BITS = 8
 assert (1 << QUOTIENT_BITS) - 3 == 2 * FEATURE_LIMIT - 1  # what feature_code's test relies on
 
 
-def operands(name, kline, body_top, body_bottom, past_close, window_sum, window):
-    """``(a, b, den)`` of a feature, ``num = a - b`` (the table of :mod:`sw.features`).
+#: ``num = a - b`` and ``den`` of each feature (the table of :mod:`sw.features`), as names
+#: of the values :func:`sources` provides.
+OPERANDS = {
+    "body": ("close", "open", "open"),
+    "range": ("high", "low", "open"),
+    "upper_wick": ("high", "body_top", "open"),
+    "lower_wick": ("body_bottom", "low", "open"),
+    **{name: ("close", f"{name}_base", f"{name}_base") for name in LAGS},
+    "volume": ("window_volume", "window_sum", "window_sum"),
+}
 
-    ``body_top``/``body_bottom`` are ``max``/``min(open, close)``; ``past_close`` maps
-    ``ret_*`` names to the close that many klines back; ``window_sum`` is ``S``.
-    """
-    if name == "body":
-        return kline.close, kline.open, kline.open
-    if name == "range":
-        return kline.high, kline.low, kline.open
-    if name == "upper_wick":
-        return kline.high, body_top, kline.open
-    if name == "lower_wick":
-        return body_bottom, kline.low, kline.open
-    if name in LAGS:
-        return kline.close, past_close[name], past_close[name]
-    return kline.volume << window.bit_length() - 1, window_sum, window_sum
+
+def sources(kline, body_top, body_bottom, past_close, window_sum, window) -> dict:
+    """The values the operands are drawn from: the kline's fields, ``max``/``min(open,
+    close)``, the close ``lag`` klines back (``ret_*_base``), ``W * volume`` and ``S``."""
+    values = {name: getattr(kline, name) for name in KLINE.members}
+    values.update(body_top=body_top, body_bottom=body_bottom, window_sum=window_sum,
+                  window_volume=kline.volume << window.bit_length() - 1)
+    values.update({f"{name}_base": close for name, close in past_close.items()})
+    return values
 
 
 def abs_difference(a, b):
@@ -70,11 +73,11 @@ def body_bounds(kline):
     return (Mux(close_up, kline.close, kline.open), Mux(close_up, kline.open, kline.close))
 
 
-def select(m, index, target, values):
-    """``target = values[index]`` as a multiplexer with one input per distinct value."""
+def select(m, index, target, values, keys=None):
+    """``target = values[index]``, with one multiplexer input per distinct key."""
     groups = {}
-    for position, value in enumerate(values):
-        groups.setdefault(repr(value), (value, []))[1].append(position)
+    for position, (key, value) in enumerate(zip(keys or range(len(values)), values)):
+        groups.setdefault(key, (value, []))[1].append(position)
     with m.Switch(index):
         for value, positions in groups.values():
             with m.Case(*positions):
@@ -241,10 +244,11 @@ class FeatureExtractor(wiring.Component):
         # stage 2: |num|, sign, den per feature; then the dividers; then the codes
         valid = stage(valid, "valid_magnitude")
         warm = stage(history.warm(count), "warm")
+        values = sources(kline, top, bottom, history.past_closes(), window_sum,
+                         spec.volume_window)
         results = []
         for index, (name, shift) in enumerate(zip(spec.names, spec.shifts)):
-            a, b, den = operands(name, kline, top, bottom, history.past_closes(),
-                                 window_sum, spec.volume_window)
+            a, b, den = (values[key] for key in OPERANDS[name])
             magnitude, negative = abs_difference(a, b)
             magnitude = stage(magnitude, f"magnitude_{name}")
             negative = stage(negative, f"negative_{name}")
@@ -289,12 +293,12 @@ class FeatureExtractor(wiring.Component):
         index = Signal(range(len(names)))
         a, b = Signal(self._serial_width()), Signal(self._serial_width())
         ready = Signal()
-        columns = zip(*(operands(name, kline, top, bottom, history.past_closes(), window_sum,
-                                 spec.volume_window) for name in names))
-        targets = (a, b, divider.divisor)
-        for target, values in zip(targets, columns):
-            select(m, index, target, values)
-        select(m, index, divider.scale, [shift + 1 for shift in spec.shifts])
+        values = sources(kline, top, bottom, history.past_closes(), window_sum,
+                         spec.volume_window)
+        for target, keys in zip((a, b, divider.divisor), zip(*(OPERANDS[n] for n in names))):
+            select(m, index, target, [values[key] for key in keys], keys)
+        scales = [shift + 1 for shift in spec.shifts]
+        select(m, index, divider.scale, scales, scales)
         select(m, index, ready, [history.ready(name, history.count, window_sum)
                                  for name in names])
         magnitude, negative = abs_difference(a, b)
