@@ -150,10 +150,11 @@ class FeatureExtractor(wiring.Component):
     stage is one carry chain of at most ~44 bits, except the window-sum update (``S + v_new
     - v_old``). The whole pipeline stalls while the output is valid and not ready.
 
-    Folded (``folded=True``): one serial divider shared by all features, one quotient bit
-    per cycle, for the smallest area; features are computed one after the other and a new
-    kline is accepted once the previous result is handed over (``ii`` cycles, see the
-    property).
+    Folded (``folded=True``): one serial divider shared by all features, one dividend bit
+    per cycle, for the smallest area (one subtractor for ``|num|``, one for the division).
+    Each feature takes ``3 + N + shift`` cycles (``N`` = 32, or ``32 + log2 W`` with
+    ``volume``); ``latency = ii = 1 + sum of those`` (362 for the default spec), and the
+    next kline is accepted in the cycle the result is handed over.
 
     Parameters
     ----------
