@@ -13,12 +13,14 @@ from sw.artifact import MULTIPLIER_BITS, MAX_REQUANT_SHIFT, QuantizedLayer
 #: Adder-tree levels between two pipeline registers of the fully parallel layer (each level
 #: is one carry chain of about 20 bits: two fit a 125 MHz cycle on an ECP5).
 LEVELS_PER_STAGE = 2
-#: Pipeline stages after the fully parallel adder tree: requantization multiply, then
-#: rounding shift + zero-point + clamp.
-REQUANT_STAGES = 2
+#: An accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a wider one is
+#: split at :data:`SPLIT_BITS` into two DSP products, registered, then added in a stage of
+#: their own (a DSP and a carry chain in series miss 125 MHz on an ECP5).
+DSP_BITS = 18
+SPLIT_BITS = 17
 #: Pipeline stages of the folded layer after its step counter: ROM read + operand select,
-#: multiply, accumulate, requantization multiply, rounding shift + clamp (into ``o``).
-FOLDED_STAGES = 5
+#: multiply, accumulate (then the requantization multiply and rounding, as in parallel).
+FOLDED_STAGES = 3
 
 
 def csd(value: int) -> list[tuple[int, int]]:
@@ -95,18 +97,21 @@ class Dense(wiring.Component):
     Fully parallel (``multipliers`` = ``None`` or ``inputs * outputs``): every weight is a
     constant folded into logic as canonical-signed-digit shifted adds (binary weights: one add
     or subtract), summed by an adder tree registered every :data:`LEVELS_PER_STAGE` levels,
-    then the requantization multiply by the constant ``M_j`` (one DSP-sized multiply per
-    channel) and the rounding shift + clamp, each a registered stage. No ROM here: a ROM
-    read would add a cycle and every word would be needed on every cycle anyway.
-    Latency ``tree stages + 2`` cycles, one vector per cycle (``ii = 1``).
+    then the requantization: multiply by the constant ``M_j`` (one 18x18 DSP per channel, or
+    two and an adder stage for an accumulator over :data:`DSP_BITS` bits), then the rounding
+    shift + zero-point + clamp, each a registered stage. No ROM here: a ROM read would add a
+    cycle and every word is needed on every cycle anyway.
+    Latency ``tree stages + requantization stages`` (2, or 3 when split) cycles, one vector
+    per cycle (``ii = 1``).
 
     Folded (``multipliers`` = ``P``, a divisor of ``outputs``): ``P`` MAC lanes (8x8 multipliers
     for INT8, 8x4 for INT4, add/subtract for binary) step through the ``inputs * outputs / P``
     weight words of a ROM, lane ``l`` computing output ``g * P + l`` in group ``g``. The
     weight ROM holds one word per step, ``P`` unpacked weight codes side by side (binary:
     bit 1 is +1); a second ROM holds per group and lane the bias, ``M`` and ``s - 1``. Each
-    lane has its own requantization multiplier and variable shifter, pipelined behind the MAC.
-    ``ii = inputs * outputs / P`` cycles, latency ``ii + 5`` cycles.
+    lane has its own requantization multiplier and variable shifter, pipelined behind the MAC
+    as in the parallel layer. ``ii = inputs * outputs / P`` cycles, latency
+    ``ii + 3 + requantization stages`` cycles.
 
     Flow control: the whole pipeline advances on cycles where the output register is empty
     or being read (``~o.valid | o.ready``), so a stall loses, duplicates or reorders nothing;
@@ -151,9 +156,30 @@ class Dense(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the input handshake to ``o.valid`` (``o.ready`` high)."""
+        requantization = 2 + self._split      # multiply (+ add the halves), round + clamp
         if self._parallel:
-            return self._tree_stages + REQUANT_STAGES
-        return self.ii + FOLDED_STAGES
+            return self._tree_stages + requantization
+        return self.ii + FOLDED_STAGES + requantization
+
+    @property
+    def _split(self) -> bool:
+        return len(Signal(self._acc_range)) > DSP_BITS
+
+    def _requantization_multiply(self, m, advance, accumulators, multipliers, passengers):
+        """``acc * M`` per lane, registered (in one or two stages, see :data:`DSP_BITS`);
+        ``passengers`` (a list of values) are delayed alongside. Returns both."""
+        if not self._split:
+            products = self._stage(m, advance, [a * mul for a, mul in
+                                                zip(accumulators, multipliers)], "product")
+            return products, self._stage(m, advance, passengers, "product_passengers")
+        low = self._stage(m, advance, [a[:SPLIT_BITS] * mul for a, mul in
+                                       zip(accumulators, multipliers)], "product_low")
+        high = self._stage(m, advance, [a[SPLIT_BITS:].as_signed() * mul for a, mul in
+                                        zip(accumulators, multipliers)], "product_high")
+        passengers = self._stage(m, advance, passengers, "product_passengers")
+        products = self._stage(m, advance, [(h << SPLIT_BITS) + l for l, h in zip(low, high)],
+                               "product")
+        return products, self._stage(m, advance, passengers, "sum_passengers")
 
     def _terms(self, j: int) -> list[tuple[int, int, int]]:
         """``(input, sign, shift)`` of every shifted add of output ``j``'s dot product."""
@@ -212,9 +238,8 @@ class Dense(wiring.Component):
             accumulator = Signal(self._acc_range, name=f"acc_{j}")
             m.d.comb += accumulator.eq(-total if negative else total)
             accumulators.append(accumulator)
-        products = self._stage(m, advance, [acc * int(layer.multiplier[j])
-                                            for j, acc in enumerate(accumulators)], "product")
-        valid, warm = self._stage(m, advance, [valid, warm], "valid_product")
+        products, (valid, warm) = self._requantization_multiply(
+            m, advance, accumulators, [int(M) for M in layer.multiplier], [valid, warm])
 
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
@@ -292,14 +317,12 @@ class Dense(wiring.Component):
         c_params = self._stage(m, advance, [b_params], "c_params")[0]
         c_done, c_group, c_final, c_warm = self._stage(
             m, advance, [b_valid & b_last, b_group, b_final, b_warm], "c")
-        # R1: requantization multiply
-        r_products = self._stage(m, advance, [acc * c_params[l].multiplier
-                                              for l, acc in enumerate(accumulators)], "r_product")
-        r_shifts = self._stage(m, advance, [c_params[l].pre_shift for l in range(lanes)],
-                               "r_pre_shift")
-        r_done, r_group, r_final, r_warm = self._stage(
-            m, advance, [c_done, c_group, c_final, c_warm], "r")
-        # R2: round, shift, clamp, into the collected vector or the output register
+        # requantization multiply
+        r_products, (r_done, r_group, r_final, r_warm, *r_shifts) = \
+            self._requantization_multiply(
+                m, advance, accumulators, [c_params[l].multiplier for l in range(lanes)],
+                [c_done, c_group, c_final, c_warm, *(c_params[l].pre_shift for l in range(lanes))])
+        # round, shift, clamp, into the collected vector or the output register
         outputs = [requantize(p, s, layer.output_zero_point, layer.output_min)
                    for p, s in zip(r_products, r_shifts)]
         collected = [Signal(signed(8), name=f"collected_{j}") for j in range(layer.outputs)]
