@@ -5,11 +5,14 @@ import io
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
+from hw.top import LinkedCore
 from sw import frames, golden, host
 from sw.artifact import random_model, save
 from sw.klines import FIELDS, Klines
 from sw.synthetic import synthetic_klines
+from uart_sim import receive, send
 
 LATENCY = 21
 
@@ -119,3 +122,51 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "cannot open serial port" in capsys.readouterr().err
     assert host.main(missing_port[:2] + ["--data", str(tmp_path / "none.csv")]) == 1
     assert "no such kline file" in capsys.readouterr().err
+
+
+class SimulatedBoard:
+    """A transport onto :class:`hw.top.LinkedCore` in amaranth.sim: written bytes go onto
+    ``rx`` bit by bit, ``read`` runs the simulation until the bytes come out of ``tx``."""
+
+    def __init__(self, top, patience_bytes: int = 200):
+        self.top, self.bit = top, top.bit_cycles
+        self.to_board, self.from_board = bytearray(), bytearray()
+        self.patience = patience_bytes * 10 * self.bit
+        self.cycles = 0
+        self.sim = Simulator(top)
+        self.sim.add_clock(1e-6)
+        self.sim.add_testbench(self.drive, background=True)
+        self.sim.add_testbench(self.listen, background=True)
+
+    async def drive(self, ctx):
+        while True:
+            if self.to_board:
+                await send(ctx, self.top.rx, bytes([self.to_board.pop(0)]), self.bit)
+            else:
+                await ctx.tick()
+
+    async def listen(self, ctx):
+        while True:
+            byte = await receive(ctx, self.top.tx, 1, self.bit, timeout=2**40)
+            self.from_board += byte  # after the await: read() may have replaced the buffer
+
+    def write(self, data: bytes) -> None:
+        self.to_board += data
+
+    def read(self, count: int) -> bytes:
+        waited = 0
+        while len(self.from_board) < count and waited < self.patience:
+            self.cycles += 10 * self.bit
+            waited += 10 * self.bit
+            self.sim.run_until(self.cycles * 1e-6)
+        data, self.from_board = bytes(self.from_board[:count]), self.from_board[count:]
+        return data
+
+
+def test_host_checks_the_hardware_model():
+    """The host end to end against LinkedCore's own simulation (a few klines: it is slow;
+    the cocotb bench streams hundreds)."""
+    top = LinkedCore(MODEL, clk_freq=8, baud=1)
+    report = host.check(SimulatedBoard(top), MODEL, KLINES[:4], window=2)
+    assert report.mismatches == [] and report.klines == 4
+    assert report.latencies == [top.latency] * 4 == [report.declared_latency] * 4

@@ -11,7 +11,7 @@ from sw.artifact import save
 BIT_CYCLES = 8  # clocks per UART bit: tighter than any real board, fast to simulate
 
 
-@pytest.mark.parametrize("config, klines", [("parallel", 300), ("folded", 100)])
+@pytest.mark.parametrize("config, klines", [("parallel", 200), ("folded", 100)])
 def test_linked_core_over_uart(config, klines, data_dir, default_model):
     """Real klines, a corrupted frame before the middle one; every reply is checked in the
     bench, and its measurements here."""
