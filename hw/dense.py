@@ -60,12 +60,18 @@ def add_terms(left, right=None):
 def requantize(product, pre_shift, zero_point: int, output_min: int):
     """``clamp(zp + ((product + 2**(s-1)) >> s), output_min, 127)`` with ``s = pre_shift + 1``.
 
-    Computed as ``((product >> (s - 1)) + 1) >> 1``, which is the same integer
-    (``floor((floor(p / 2**(s-1)) + 1) / 2) == floor((p + 2**(s-1)) / 2**s)``) with a narrow
-    adder instead of a wide one. ``pre_shift`` is an int (constant) or a Value (from a ROM).
+    With ``half = product >> (s - 1)`` and ``c = 1 + 2 * zp`` the unclamped output is
+    ``(half + c) >> 1`` (``floor((floor(p / 2**(s-1)) + 1) / 2) == floor((p + 2**(s-1)) / 2**s)``,
+    and ``zp`` enters as the even ``2 * zp``). Both clamps compare ``half`` with a constant,
+    side by side with a 9-bit adder whose bits 1..8 are the output when no clamp applies: one
+    carry chain deep. ``pre_shift`` is an int (constant) or a Value (from a ROM).
     """
-    scaled = (((product >> pre_shift) + 1) >> 1) + zero_point
-    return Mux(scaled > 127, 127, Mux(scaled < output_min, output_min, scaled))
+    half = product >> pre_shift
+    rounding = 1 + 2 * zero_point
+    too_high = half >= 256 - rounding
+    too_low = half < 2 * output_min - rounding
+    in_range = (half[:9] + rounding)[1:9].as_signed()
+    return Mux(too_high, 127, Mux(too_low, output_min, in_range))
 
 
 def mac_lanes(layer: QuantizedLayer, multipliers: int | None) -> int:
