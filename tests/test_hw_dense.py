@@ -75,9 +75,12 @@ def test_dense_requantization_extremes():
         check(layer, multipliers, x, out_gaps=0.3)
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("multipliers", [None, 1, 4])
-def test_dense_latency_and_ii(multipliers):
+def test_dense_latency_and_ii(multipliers, wide):
+    """``wide``: an accumulator over 18 bits, whose requantization multiply is split."""
     layer = random_layer(11, 7, 8, 8)
+    layer.bias[0] = 2 ** 20 if wide else layer.bias[0]
     x = random_inputs(4, 12, 7)
     dut, run = check(layer, multipliers, x, isolated=True)
     assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [dut.latency] * len(x)
