@@ -46,7 +46,7 @@ class FrameParser(wiring.Component):
         m.submodules.crc = crc = crc8()
         byte = self.i.payload
         taken = self.i.valid & self.i.ready
-        shift = Signal(len(self.kline.payload.as_value()))
+        shift = Signal(KLINE.size)
         left = Signal(range(payload_length(Type.KLINE, 0) + 1))
         is_kline = Signal()
         silence = Signal(range(self._timeout_cycles + 1))
