@@ -1,6 +1,6 @@
 """Argmax: the trading signal from the final layer's INT8 outputs."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,7 +11,8 @@ class Argmax(wiring.Component):
     """``signal`` = index of the largest INT8 output, the lowest index on a tie
     (:func:`sw.golden.argmax`); the outputs themselves go on as ``raw``, ``warm`` rides along.
 
-    A comparator tree (left operand wins ties, so lower indices win), registered once:
+    Output ``k`` wins when it is above every output before it and at least every output
+    after it; all ``classes * (classes - 1)`` comparisons run side by side, registered once:
     latency 1 cycle, one vector per cycle (``ii = 1``). Advances when ``~o.valid | o.ready``.
 
     Parameters
@@ -39,15 +40,13 @@ class Argmax(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         raw = self.i.payload.features
-        candidates = [(index, raw[index]) for index in range(self._classes)]
-        while len(candidates) > 1:
-            pairs = []
-            for (left_index, left), (right_index, right) in zip(candidates[::2], candidates[1::2]):
-                right_wins = right > left
-                pairs.append((Mux(right_wins, right_index, left_index),
-                              Mux(right_wins, right, left)))
-            candidates = pairs + candidates[len(pairs) * 2:]
-        (signal, _), = candidates
+        n = self._classes
+        # all comparisons side by side (one carry chain deep), not a tree of them in series
+        wins = [Cat(*[raw[index] > raw[other] if other < index else raw[index] >= raw[other]
+                      for other in range(n) if other != index]).all() for index in range(n)]
+        signal = 0
+        for index in reversed(range(n)):
+            signal = Mux(wins[index], index, signal)
 
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)
