@@ -10,6 +10,7 @@ from hw.argmax import Argmax
 from hw.features import FeatureExtractor
 from hw.layouts import KLINE, signal_layout
 from hw.mlp import MLP, check_multipliers
+from hw.skid import chain
 from sw.artifact import QuantizedModel
 
 #: Named configurations: whether the feature extractor is folded, and MAC lanes per layer
@@ -41,7 +42,8 @@ class SignalCore(wiring.Component):
 
     Latency (input handshake to ``o.valid``, ``o.ready`` high, idle core) is the sum of the
     stages' latencies; ``ii`` (cycles between klines accepted back to back) the largest
-    stage ``ii``. Backpressure on ``o`` stalls the whole core without losing a kline; a
+    stage ``ii``. Backpressure on ``o`` stalls the core without losing a kline (a
+    :class:`hw.skid.SkidBuffer` after each stage keeps the stall logic local); a
     synchronous reset empties it and restarts the feature warm-up.
 
     Parameters
@@ -89,8 +91,6 @@ class SignalCore(wiring.Component):
         m.submodules.features = self.features
         m.submodules.mlp = self.mlp
         m.submodules.argmax = self.argmax
-        wiring.connect(m, wiring.flipped(self.i), self.features.i)
-        wiring.connect(m, self.features.o, self.mlp.i)
-        wiring.connect(m, self.mlp.o, self.argmax.i)
-        wiring.connect(m, self.argmax.o, wiring.flipped(self.o))
+        chain(m, wiring.flipped(self.i), [self.features, self.mlp, self.argmax],
+              wiring.flipped(self.o))
         return m

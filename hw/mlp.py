@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.dense import Dense, mac_lanes
 from hw.layouts import features_layout
+from hw.skid import chain
 from sw.artifact import QuantizedModel
 
 
@@ -32,7 +33,8 @@ class MLP(wiring.Component):
     bit-exact with :func:`sw.golden.infer` (before the argmax); ``warm`` rides along.
 
     Latency is the sum of the layers' latencies, ``ii`` the largest layer ``ii`` (each layer
-    holds one result while the next is busy).
+    holds one result while the next is busy; a :class:`hw.skid.SkidBuffer` after each keeps
+    the stall logic local).
 
     Parameters
     ----------
@@ -67,8 +69,5 @@ class MLP(wiring.Component):
         m = Module()
         for index, layer in enumerate(self.layers):
             m.submodules[f"layer{index}"] = layer
-        wiring.connect(m, wiring.flipped(self.i), self.layers[0].i)
-        for before, after in zip(self.layers, self.layers[1:]):
-            wiring.connect(m, before.o, after.i)
-        wiring.connect(m, self.layers[-1].o, wiring.flipped(self.o))
+        chain(m, wiring.flipped(self.i), self.layers, wiring.flipped(self.o))
         return m
