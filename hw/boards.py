@@ -147,11 +147,14 @@ class BoardTop(Elaboratable):
         timer = Signal(range(delay + 1))
         locked_por = Signal()
         m.submodules.locked_sync = FFSynchronizer(locked, locked_por, o_domain="por")
+        # the reset reaches every flip-flop: drive it from a flip-flop, not from a comparator
+        in_reset = Signal(init=1)
         with m.If(~locked_por):
             m.d.por += timer.eq(0)
         with m.Elif(timer != delay):
             m.d.por += timer.eq(timer + 1)
-        m.d.comb += ResetSignal("sync").eq(timer != delay)
+        m.d.por += in_reset.eq(timer != delay)
+        m.d.comb += ResetSignal("sync").eq(in_reset)
 
     @staticmethod
     def leds(platform, count: int) -> list:

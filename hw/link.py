@@ -235,8 +235,11 @@ class UartLink(wiring.Component):
         rx, tx, parser, encoder = self._rx, self._tx, self._parser, self._encoder
         m.submodules.rx, m.submodules.tx = rx, tx
         m.submodules.parser, m.submodules.encoder = parser, encoder
+        # registered: the core's reset fans out to every flip-flop of the core
+        reset = Signal()
+        m.d.sync += reset.eq(parser.reset)
         stamps = fifo.SyncFIFO(width=COUNTER_BITS, depth=self._stamp_depth)
-        m.submodules.stamps = ResetInserter(parser.reset)(stamps)
+        m.submodules.stamps = ResetInserter(reset)(stamps)
         now = Signal(COUNTER_BITS)
         m.d.sync += now.eq(now + 1)
 
@@ -258,8 +261,8 @@ class UartLink(wiring.Component):
             encoder.latency.eq(now - stamps.r_data),
 
             parser.abort.eq(rx.framing_error | rx.overrun),
-            encoder.announce.eq(parser.reset),
-            self.core_reset.eq(parser.reset),
+            encoder.announce.eq(reset),
+            self.core_reset.eq(reset),
             self.error.eq(encoder.error != 0),
         ]
         with m.If(rx.framing_error):
