@@ -142,8 +142,9 @@ class SerialDivider(wiring.Component):
     ``quotient = min((dividend << scale) // divisor, 2**quotient_bits - 1)``. A cycle with
     ``start`` high loads ``dividend`` and ``scale``; the division then takes
     ``dividend_width + scale`` cycles with ``busy`` high, and ``quotient`` is valid from the
-    cycle ``busy`` falls until the next ``start``. ``divisor`` must be held stable while
-    ``busy`` (it is not registered here). One subtractor of ``divisor_width + 1`` bits; the
+    cycle ``busy`` falls until the next ``start``. ``dividend``, ``divisor`` and ``scale``
+    are registered at ``start``, so the operand selection ahead of the divider and its
+    subtractor are separate timing paths. One subtractor of ``divisor_width + 1`` bits; the
     dividend's bits are shifted out at the top and zeros follow, which is the ``<< scale``.
 
     Parameters
@@ -186,11 +187,12 @@ class SerialDivider(wiring.Component):
         bits = self._quotient_bits
         remainder = Signal(self._divisor_width)
         dividend = Signal(self._dividend_width)
+        divisor = Signal(self._divisor_width)
         quotient = Signal(bits)
         saturated = Signal()
         steps_left = Signal(range(self._dividend_width + self._max_scale + 1))
 
-        fits, next_remainder = restoring_step(Cat(dividend[-1], remainder), self.divisor)
+        fits, next_remainder = restoring_step(Cat(dividend[-1], remainder), divisor)
         m.d.comb += [
             self.busy.eq(steps_left != 0),
             self.quotient.eq(Mux(saturated, (1 << bits) - 1, quotient)),
@@ -199,6 +201,7 @@ class SerialDivider(wiring.Component):
             m.d.sync += [
                 remainder.eq(0),
                 dividend.eq(self.dividend),
+                divisor.eq(self.divisor),
                 quotient.eq(0),
                 saturated.eq(0),
                 steps_left.eq(self._dividend_width + self.scale),
