@@ -11,7 +11,8 @@ from hw.layouts import features_layout
 from sw.artifact import MULTIPLIER_BITS, MAX_REQUANT_SHIFT, QuantizedLayer
 
 #: Adder-tree levels between two pipeline registers of the fully parallel layer (each level
-#: is one carry chain of about 20 bits: two fit a 125 MHz cycle on an ECP5).
+#: is one carry chain of about 20 bits: two fit a 125 MHz cycle on an ECP5, and one after
+#: the skid buffer multiplexer in front of a layer).
 LEVELS_PER_STAGE = 2
 #: An accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a wider one is
 #: split at :data:`SPLIT_BITS` into two DSP products, registered, then added in a stage of
@@ -193,10 +194,18 @@ class Dense(wiring.Component):
                 for sign, shift in csd(int(w))]
 
     @property
-    def _tree_stages(self) -> int:
+    def _tree_levels(self) -> list[int]:
+        """Adder levels per pipeline stage of the adder tree: one in the first stage (its
+        operands come from the previous stage through a skid buffer's multiplexer), then
+        :data:`LEVELS_PER_STAGE`."""
         most = max(len(self._terms(j)) + 1 for j in range(self._layer.outputs))
-        levels = (most - 1).bit_length()
-        return max(1, -(-levels // LEVELS_PER_STAGE))
+        rest = max((most - 1).bit_length() - 1, 0)
+        return [min(most - 1, 1)] + [LEVELS_PER_STAGE] * (rest // LEVELS_PER_STAGE) + (
+            [rest % LEVELS_PER_STAGE] if rest % LEVELS_PER_STAGE else [])
+
+    @property
+    def _tree_stages(self) -> int:
+        return len(self._tree_levels)
 
     def elaborate(self, platform):
         m = Module()
@@ -230,8 +239,8 @@ class Dense(wiring.Component):
             sums.append(terms or [(False, Const(0))])
 
         valid, warm = self.i.valid, self.i.payload.warm
-        for stage in range(self._tree_stages):
-            for _ in range(LEVELS_PER_STAGE):
+        for stage, levels in enumerate(self._tree_levels):
+            for _ in range(levels):
                 sums = [[add_terms(*terms[k:k + 2]) for k in range(0, len(terms), 2)]
                         for terms in sums]
             sums = [list(zip([negative for negative, _ in terms], self._stage(
