@@ -32,6 +32,7 @@ from hw import report as build_report
 from hw.boards import BOARDS, Board, BoardError, BoardTop, board as find_board
 from hw.pll import PllError
 from hw.toolchain import ToolchainError, configure, find_programmer
+from hw.uart import BaudRateError
 
 DESIGN = "trader"
 #: Configurations ``--config auto`` tries, fastest first.
@@ -113,6 +114,8 @@ def main(argv=None) -> int:
         build(options)
     except PllError as error:
         parser.error(f"--clock-mhz: {error}")
+    except BaudRateError as error:
+        parser.error(f"--baud: {error}")
     except (BuildError, ToolchainError, ArtifactError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -57,8 +57,11 @@ def markdown(report: dict) -> str:
         lines += ["> **WARNING: the model was trained on SYNTHETIC klines** (Bybit could not be "
                   "reached); its signals mean nothing for real trading.", ""]
     if not report["timing_met"]:
-        lines += ["> **WARNING: timing NOT met**: the bitstream was built with "
-                  "`--allow-timing-failure` and may misbehave at this clock.", ""]
+        consequence = ("no bitstream was written (lower `--clock-mhz`, or pass "
+                       "`--allow-timing-failure`)" if report.get("bitstream") is None else
+                       "the bitstream was built with `--allow-timing-failure` and may "
+                       "misbehave at this clock")
+        lines += [f"> **WARNING: timing NOT met**: {consequence}.", ""]
     lines += [
         "| | |", "| --- | --- |",
         f"| configuration | {report['config']} ({report['config_choice']['decided_by']}) |",
