@@ -14,9 +14,9 @@ from sw.artifact import MULTIPLIER_BITS, MAX_REQUANT_SHIFT, QuantizedLayer
 #: is one carry chain of about 20 bits: two fit a 125 MHz cycle on an ECP5, and one after
 #: the skid buffer multiplexer in front of a layer).
 LEVELS_PER_STAGE = 2
-#: An accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a wider one is
-#: split at :data:`SPLIT_BITS` into two DSP products, registered, then added in a stage of
-#: their own (a DSP and a carry chain in series miss 125 MHz on an ECP5).
+#: Folded layer: an accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a
+#: wider one is split at :data:`SPLIT_BITS` into two DSP products, registered, then added
+#: in a stage of their own (a DSP and a carry chain in series are too slow).
 DSP_BITS = 18
 SPLIT_BITS = 17
 #: Pipeline stages of the folded layer after its step counter: ROM read + operand select,
@@ -56,6 +56,19 @@ def add_terms(left, right=None):
     if left_negative == right_negative:
         return left_negative, a + b
     return False, (b - a if left_negative else a - b)
+
+
+def add_levels(sums, levels: int):
+    """``levels`` levels of pairwise :func:`add_terms` on each list of terms in ``sums``."""
+    for _ in range(levels):
+        sums = [[add_terms(*terms[k:k + 2]) for k in range(0, len(terms), 2)] for terms in sums]
+    return sums
+
+
+def total(terms):
+    """The value of a fully added list of terms, ``[(negative, magnitude)]``."""
+    (negative, value), = terms
+    return -value if negative else value
 
 
 def requantize(product, pre_shift, zero_point: int, output_min: int):
@@ -104,20 +117,20 @@ class Dense(wiring.Component):
     Fully parallel (``multipliers`` = ``None`` or ``inputs * outputs``): every weight is a
     constant folded into logic as canonical-signed-digit shifted adds (binary weights: one add
     or subtract), summed by an adder tree registered every :data:`LEVELS_PER_STAGE` levels,
-    then the requantization: multiply by the constant ``M_j`` (one 18x18 DSP per channel, or
-    two and an adder stage for an accumulator over :data:`DSP_BITS` bits), then the rounding
-    shift + zero-point + clamp, each a registered stage. No ROM here: a ROM read would add a
-    cycle and every word is needed on every cycle anyway.
-    Latency ``tree stages + requantization stages`` (2, or 3 when split) cycles, one vector
-    per cycle (``ii = 1``).
+    then the multiply by the constant ``M_j`` as a second pipelined tree of shifted adds (a
+    bare DSP, registered only in the fabric, misses 125 MHz on an ECP5 by itself), whose
+    last stage also rounds, shifts, adds the zero-point and clamps. No DSP and no ROM here:
+    a ROM read would add a cycle and every word is needed on every cycle anyway.
+    Latency ``tree stages + multiply stages`` cycles (5 and 6 for the default 7-16-3
+    model), one vector per cycle (``ii = 1``).
 
     Folded (``multipliers`` = ``P``, a divisor of ``outputs``): ``P`` MAC lanes (8x8 multipliers
     for INT8, 8x4 for INT4, add/subtract for binary) step through the ``inputs * outputs / P``
     weight words of a ROM, lane ``l`` computing output ``g * P + l`` in group ``g``. The
     weight ROM holds one word per step, ``P`` unpacked weight codes side by side (binary:
     bit 1 is +1); a second ROM holds per group and lane the bias, ``M`` and ``s - 1``. Each
-    lane has its own requantization multiplier and variable shifter, pipelined behind the MAC
-    as in the parallel layer. ``ii = inputs * outputs / P`` cycles, latency
+    lane has its own requantization multiplier (DSP, see :data:`DSP_BITS`) and variable
+    shifter, pipelined behind the MAC. ``ii = inputs * outputs / P`` cycles, latency
     ``ii + 3 + requantization stages`` cycles.
 
     Flow control: the whole pipeline advances on cycles where the output register is empty
@@ -163,10 +176,9 @@ class Dense(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the input handshake to ``o.valid`` (``o.ready`` high)."""
-        requantization = 2 + self._split      # multiply (+ add the halves), round + clamp
-        if self._parallel:
-            return self._tree_stages + requantization
-        return self.ii + FOLDED_STAGES + requantization
+        if self._parallel:   # dot product, then multiply by M and round + clamp
+            return len(self._tree_levels) + len(self._requant_levels)
+        return self.ii + FOLDED_STAGES + 2 + self._split   # ..., multiply (+ add), round
 
     @property
     def _split(self) -> bool:
@@ -204,8 +216,14 @@ class Dense(wiring.Component):
             [rest % LEVELS_PER_STAGE] if rest % LEVELS_PER_STAGE else [])
 
     @property
-    def _tree_stages(self) -> int:
-        return len(self._tree_levels)
+    def _requant_levels(self) -> list[int]:
+        """Adder levels per pipeline stage of the parallel layer's multiply by the constant
+        ``M`` (shifted adds of its canonical signed digits), :data:`LEVELS_PER_STAGE` each;
+        the rounding shift + clamp counts as one more level, in the last stage."""
+        most = max(len(csd(int(M))) for M in self._layer.multiplier)
+        levels = (max(most, 1) - 1).bit_length() + 1
+        return [LEVELS_PER_STAGE] * (levels // LEVELS_PER_STAGE) + (
+            [levels % LEVELS_PER_STAGE] if levels % LEVELS_PER_STAGE else [])
 
     def elaborate(self, platform):
         m = Module()
@@ -226,6 +244,18 @@ class Dense(wiring.Component):
             registers.append(register)
         return registers
 
+    def _adder_tree(self, m, advance, sums, level_plan, passengers, name):
+        """Per output, the sum of its ``(negative, value)`` terms by a tree of adders,
+        registered after each stage's number of levels in ``level_plan``; ``passengers``
+        are delayed alongside. Returns the terms left and the delayed passengers."""
+        for stage, levels in enumerate(level_plan):
+            sums = add_levels(sums, levels)
+            sums = [list(zip([negative for negative, _ in terms], self._stage(
+                        m, advance, [value for _, value in terms], f"{name}{stage}_{j}")))
+                    for j, terms in enumerate(sums)]
+            passengers = self._stage(m, advance, passengers, f"{name}{stage}_passengers")
+        return sums, passengers
+
     def _elaborate_parallel(self, m, advance):
         layer = self._layer
         x = self.i.payload.features
@@ -238,23 +268,16 @@ class Dense(wiring.Component):
             terms += [(sign < 0, x[i] << shift) for i, sign, shift in self._terms(j)]
             sums.append(terms or [(False, Const(0))])
 
-        valid, warm = self.i.valid, self.i.payload.warm
-        for stage, levels in enumerate(self._tree_levels):
-            for _ in range(levels):
-                sums = [[add_terms(*terms[k:k + 2]) for k in range(0, len(terms), 2)]
-                        for terms in sums]
-            sums = [list(zip([negative for negative, _ in terms], self._stage(
-                        m, advance, [value for _, value in terms], f"sum{stage}_{j}")))
-                    for j, terms in enumerate(sums)]
-            valid, warm = self._stage(m, advance, [valid, warm], f"valid{stage}")
-
-        accumulators = []
-        for j, ((negative, total),) in enumerate(sums):
-            accumulator = Signal(self._acc_range, name=f"acc_{j}")
-            m.d.comb += accumulator.eq(-total if negative else total)
-            accumulators.append(accumulator)
-        products, (valid, warm) = self._requantization_multiply(
-            m, advance, accumulators, [int(M) for M in layer.multiplier], [valid, warm])
+        sums, (valid, warm) = self._adder_tree(
+            m, advance, sums, self._tree_levels, [self.i.valid, self.i.payload.warm], "sum")
+        accumulators = [Signal(self._acc_range, name=f"acc_{j}") for j in range(layer.outputs)]
+        m.d.comb += [acc.eq(total(terms)) for acc, terms in zip(accumulators, sums)]
+        *registered, last = self._requant_levels
+        sums, (valid, warm) = self._adder_tree(
+            m, advance, [[(sign < 0, acc << shift) for sign, shift in csd(int(M))] or
+                         [(False, Const(0))] for acc, M in zip(accumulators, layer.multiplier)],
+            registered, [valid, warm], "product")
+        products = [total(terms) for terms in add_levels(sums, last - 1)]
 
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
