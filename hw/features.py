@@ -189,8 +189,8 @@ class FeatureExtractor(wiring.Component):
         return 1 + QUOTIENT_BITS // 2
 
     def _serial_cycles(self, name, shift) -> int:
-        """Folded: start cycle, division, result write of one feature."""
-        return 1 + self._serial_width() + shift + 1 + 1
+        """Folded: operand cycle, start cycle, division, result write of one feature."""
+        return 1 + 1 + self._serial_width() + shift + 1 + 1
 
     def _serial_width(self) -> int:
         return max(self._widths(name)[0] for name in self._spec.names)
@@ -302,7 +302,9 @@ class FeatureExtractor(wiring.Component):
         select(m, index, divider.scale, scales, scales)
         select(m, index, ready, [history.ready(name, history.count, window_sum)
                                  for name in names])
-        magnitude, negative = abs_difference(a, b)
+        # |num| and its sign are registered: selection, subtraction and division would
+        # otherwise be one long carry-chain path (iCE40 fmax)
+        magnitude, negative = Signal(self._serial_width()), Signal()
         m.d.comb += divider.dividend.eq(magnitude)
         code = feature_code(divider.quotient, negative, ready)
 
@@ -311,7 +313,10 @@ class FeatureExtractor(wiring.Component):
                 m.d.comb += self.i.ready.eq(handed_over)
                 with m.If(self.i.valid & handed_over):
                     m.d.sync += [kline.eq(self.i.payload), index.eq(0)]
-                    m.next = "Start"
+                    m.next = "Operands"
+            with m.State("Operands"):
+                m.d.sync += Cat(magnitude, negative).eq(Cat(*abs_difference(a, b)))
+                m.next = "Start"
             with m.State("Start"):
                 m.d.comb += divider.start.eq(1)
                 m.next = "Divide"
@@ -321,7 +326,7 @@ class FeatureExtractor(wiring.Component):
                         for position in range(len(names)):
                             with m.Case(position):
                                 m.d.sync += self.o.payload.features[position].eq(code)
-                    m.next = "Start"
+                    m.next = "Operands"
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == len(names) - 1):
                         m.d.comb += commit.eq(1)
