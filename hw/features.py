@@ -73,7 +73,7 @@ def body_bounds(kline):
     return (Mux(close_up, kline.close, kline.open), Mux(close_up, kline.open, kline.close))
 
 
-def select(m, index, target, values, keys=None):
+def select(m, index, target, values, keys=None, domain="comb"):
     """``target = values[index]``, with one multiplexer input per distinct key."""
     groups = {}
     for position, (key, value) in enumerate(zip(keys or range(len(values)), values)):
@@ -81,7 +81,7 @@ def select(m, index, target, values, keys=None):
     with m.Switch(index):
         for value, positions in groups.values():
             with m.Case(*positions):
-                m.d.comb += target.eq(value)
+                m.d[domain] += target.eq(value)
 
 
 class History:
@@ -189,8 +189,9 @@ class FeatureExtractor(wiring.Component):
         return 1 + QUOTIENT_BITS // 2
 
     def _serial_cycles(self, name, shift) -> int:
-        """Folded: operand cycle, start cycle, division, result write of one feature."""
-        return 1 + 1 + self._serial_width() + shift + 1 + 1
+        """Folded: select and operand cycles, start cycle, division, result write of one
+        feature."""
+        return 2 + 1 + self._serial_width() + shift + 1 + 1
 
     def _serial_width(self) -> int:
         return max(self._widths(name)[0] for name in self._spec.names)
@@ -296,8 +297,11 @@ class FeatureExtractor(wiring.Component):
         ready = Signal()
         values = sources(kline, top, bottom, history.past_closes(), window_sum,
                          spec.volume_window)
+        # a and b are registered (in every state; read in "Operands"), the divisor is
+        # registered by the divider at its start
         for target, keys in zip((a, b, divider.divisor), zip(*(OPERANDS[n] for n in names))):
-            select(m, index, target, [values[key] for key in keys], keys)
+            select(m, index, target, [values[key] for key in keys], keys,
+                   "comb" if target is divider.divisor else "sync")
         scales = [shift + 1 for shift in spec.shifts]
         select(m, index, divider.scale, scales, scales)
         select(m, index, ready, [history.ready(name, history.count, window_sum)
@@ -313,7 +317,9 @@ class FeatureExtractor(wiring.Component):
                 m.d.comb += self.i.ready.eq(handed_over)
                 with m.If(self.i.valid & handed_over):
                     m.d.sync += [kline.eq(self.i.payload), index.eq(0)]
-                    m.next = "Operands"
+                    m.next = "Select"
+            with m.State("Select"):
+                m.next = "Operands"
             with m.State("Operands"):
                 m.d.sync += Cat(magnitude, negative).eq(Cat(*abs_difference(a, b)))
                 m.next = "Start"
@@ -326,7 +332,7 @@ class FeatureExtractor(wiring.Component):
                         for position in range(len(names)):
                             with m.Case(position):
                                 m.d.sync += self.o.payload.features[position].eq(code)
-                    m.next = "Operands"
+                    m.next = "Select"
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == len(names) - 1):
                         m.d.comb += commit.eq(1)
