@@ -38,7 +38,8 @@ def test_mlp_random_models(seed):
     got = [unpack_vector(value, classes) for value in run.outputs]
     assert [codes for codes, _ in got] == [tuple(map(int, row)) for row in raw], multipliers
     assert [w for _, w in got] == list(warm)
-    assert dut.latency == sum(layer.latency for layer in dut.layers)
+    isolated = simulate(dut, [pack_vector(row, 0) for row in x[:3]], isolated=True)
+    assert set(np.subtract(isolated.out_cycles, isolated.in_cycles)) == {dut.latency}
 
 
 def test_mlp_bad_multipliers():
