@@ -10,7 +10,7 @@ from hw.argmax import Argmax
 from hw.features import FeatureExtractor
 from hw.layouts import KLINE, signal_layout
 from hw.mlp import MLP, check_multipliers
-from hw.skid import chain
+from hw.skid import chain, chain_latency
 from sw.artifact import QuantizedModel
 
 #: Named configurations: whether the feature extractor is folded, and MAC lanes per layer
@@ -41,9 +41,10 @@ class SignalCore(wiring.Component):
     bit-exact with :func:`sw.golden.run` on every kline.
 
     Latency (input handshake to ``o.valid``, ``o.ready`` high, idle core) is the sum of the
-    stages' latencies; ``ii`` (cycles between klines accepted back to back) the largest
-    stage ``ii``. Backpressure on ``o`` stalls the core without losing a kline (a
-    :class:`hw.skid.SkidBuffer` after each stage keeps the stall logic local); a
+    stages' latencies plus one cycle for each :class:`hw.skid.SkidBuffer` between two
+    stages (it keeps stall logic and operand multiplexers local to a stage); ``ii``
+    (cycles between klines accepted back to back) the largest stage ``ii``. Backpressure
+    on ``o`` stalls the core without losing a kline; a
     synchronous reset empties it and restarts the feature warm-up.
 
     Parameters
@@ -80,7 +81,7 @@ class SignalCore(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return sum(stage.latency for stage in self.stages)
+        return chain_latency([self.features, self.mlp, self.argmax])
 
     @property
     def ii(self) -> int:

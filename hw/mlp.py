@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.dense import Dense, mac_lanes
 from hw.layouts import features_layout
-from hw.skid import chain
+from hw.skid import chain, chain_latency
 from sw.artifact import QuantizedModel
 
 
@@ -32,9 +32,9 @@ class MLP(wiring.Component):
     """All layers of ``model``: INT8 feature codes in, the final layer's INT8 outputs out,
     bit-exact with :func:`sw.golden.infer` (before the argmax); ``warm`` rides along.
 
-    Latency is the sum of the layers' latencies, ``ii`` the largest layer ``ii`` (each layer
-    holds one result while the next is busy; a :class:`hw.skid.SkidBuffer` after each keeps
-    the stall logic local).
+    Latency is the sum of the layers' latencies plus one cycle for each
+    :class:`hw.skid.SkidBuffer` between two layers (it keeps stall logic and operand
+    multiplexers local to a layer); ``ii`` is the largest layer ``ii``.
 
     Parameters
     ----------
@@ -59,7 +59,7 @@ class MLP(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return sum(layer.latency for layer in self.layers)
+        return chain_latency(self.layers)
 
     @property
     def ii(self) -> int:

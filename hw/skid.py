@@ -1,21 +1,21 @@
-"""A skid buffer: cuts the combinational ``ready`` path between two stream stages."""
+"""A registered skid buffer: cuts both the ``ready`` and the data paths between stages."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
 class SkidBuffer(wiring.Component):
-    """Passes a stream through with a registered ``i.ready``.
+    """A stream register stage with a registered ``i.ready``.
 
     Stages that stall as a whole (``i.ready = ~o.valid | o.ready``) chain their ``ready``
     combinationally from the last consumer back to the first producer; across a whole
-    core that chain, not the arithmetic, would set fmax. A skid buffer between stages
-    ends the chain: ``i.ready`` is a flip-flop, and a transfer that ``o`` refuses is
-    caught in a one-entry buffer.
+    core that chain, and the first logic level of each stage behind a multiplexer, would
+    set fmax. Here ``o`` comes straight from flip-flops and ``i.ready`` is a flip-flop: a
+    transfer that ``o`` refuses is caught in a second entry.
 
-    Latency 0 cycles (the payload passes through while the buffer is empty); throughput
-    one transfer per cycle, with one idle cycle on ``i`` after each stall of ``o``.
+    Latency 1 cycle; throughput one transfer per cycle, with one idle cycle on ``i`` after
+    each stall of ``o`` that filled the second entry.
 
     Members
     -------
@@ -23,37 +23,41 @@ class SkidBuffer(wiring.Component):
     o : Out(stream.Signature(layout))
     """
 
-    latency = 0
+    latency = 1
     ii = 1
 
     def __init__(self, layout):
-        self._layout = layout
         super().__init__({"i": In(stream.Signature(layout)),
                           "o": Out(stream.Signature(layout))})
 
     def elaborate(self, platform):
         m = Module()
-        full = Signal()
-        caught = Signal.like(self.i.payload)
-        m.d.comb += [
-            self.i.ready.eq(~full),
-            self.o.valid.eq(full | self.i.valid),
-            self.o.payload.eq(Mux(full, caught, self.i.payload)),
-        ]
-        with m.If(full):
-            with m.If(self.o.ready):
-                m.d.sync += full.eq(0)
-        with m.Elif(self.i.valid & ~self.o.ready):
-            m.d.sync += [full.eq(1), caught.eq(self.i.payload)]
+        caught, caught_valid = Signal.like(self.i.payload), Signal()
+        m.d.comb += self.i.ready.eq(~caught_valid)
+        with m.If(~self.o.valid | self.o.ready):
+            with m.If(caught_valid):
+                m.d.sync += [self.o.payload.eq(caught), self.o.valid.eq(1),
+                             caught_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        with m.Elif(self.i.valid & self.i.ready):
+            m.d.sync += [caught.eq(self.i.payload), caught_valid.eq(1)]
         return m
 
 
 def chain(m: Module, source, stages: list, sink):
-    """Connect ``source -> stages[0] -> ... -> stages[-1] -> sink``, a :class:`SkidBuffer`
-    after every stage (submodules ``skid0``, ``skid1``, ...); no latency is added."""
-    for index, stage in enumerate(stages):
+    """Connect ``source -> stages[0] -> ... -> stages[-1] -> sink`` with a
+    :class:`SkidBuffer` between each two stages (submodules ``skid0``, ``skid1``, ...):
+    ``len(stages) - 1`` cycles of latency, see :func:`chain_latency`."""
+    for index, (stage, after) in enumerate(zip(stages, stages[1:])):
         wiring.connect(m, source, stage.i)
         skid = m.submodules[f"skid{index}"] = SkidBuffer(stage.o.payload.shape())
         wiring.connect(m, stage.o, skid.i)
         source = skid.o
-    wiring.connect(m, source, sink)
+    wiring.connect(m, source, stages[-1].i)
+    wiring.connect(m, stages[-1].o, sink)
+
+
+def chain_latency(stages: list) -> int:
+    """Latency of :func:`chain` over ``stages``: theirs plus one cycle per skid buffer."""
+    return sum(stage.latency for stage in stages) + (len(stages) - 1) * SkidBuffer.latency
