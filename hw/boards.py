@@ -86,7 +86,7 @@ UP5K_OPTS = {"synth_opts": "-dsp"}
 BOARDS = {board.name: board for board in [
     Board("ulx3s", "ecp5", {"12F": ULX3S_12F_Platform, "25F": ULX3S_25F_Platform,
                             "45F": ULX3S_45F_Platform, "85F": ULX3S_85F_Platform},
-          default_device="85F", clock_mhz=125, programmer="openFPGALoader"),
+          default_device="85F", clock_mhz=100, programmer="openFPGALoader"),
     Board("icebreaker", "ice40", {"UP5K": ICEBreakerPlatform},
           default_device="UP5K", clock_mhz=20, programmer="iceprog",
           toolchain_opts=UP5K_OPTS),

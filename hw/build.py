@@ -90,7 +90,7 @@ def main(argv=None) -> int:
                         help="model artifact (directory or model.json); trained if missing")
     parser.add_argument("--config", default="auto", choices=("auto", *AUTO_ORDER))
     parser.add_argument("--clock-mhz", type=float,
-                        help="design clock (default: the board's, e.g. 125 for ulx3s)")
+                        help="design clock (default: the board's, e.g. 100 for ulx3s)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate")
     parser.add_argument("--program", action="store_true", help="program the board after")
     parser.add_argument("--allow-timing-failure", action="store_true",
