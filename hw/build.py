@@ -32,7 +32,7 @@ from hw import report as build_report
 from hw.boards import BOARDS, Board, BoardError, BoardTop, board as find_board
 from hw.pll import PllError
 from hw.toolchain import ToolchainError, configure, find_programmer
-from hw.uart import BaudRateError
+from hw.uart import BaudRateError, bit_cycles
 
 DESIGN = "trader"
 #: Configurations ``--config auto`` tries, fastest first.
@@ -129,6 +129,7 @@ def build(options: Options, core_factory=None) -> dict:
     platform = board.platform(options.device)
     clock_hz = (options.clock_mhz or board.clock_mhz) * 1e6
     pll = board.pll(platform, clock_hz)
+    bit_cycles(pll.output_hz, options.baud)  # fail before training or synthesis, not after
     tools = configure(board.tools)
     if options.program:
         find_programmer(board.programmer)

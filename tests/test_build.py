@@ -190,6 +190,7 @@ def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
 
 
 def test_impossible_baud_rate_is_a_usage_error(capsys, model_dir):
-    code, err = run_cli(capsys, "--board", "icebreaker", "--baud", "5000000",
+    # 20 MHz / 10 Mbaud is two clocks per bit; the receiver needs four.
+    code, err = run_cli(capsys, "--board", "icebreaker", "--baud", "10000000",
                         "--model", str(model_dir))
     assert code == 2 and "--baud" in err and "Traceback" not in err

@@ -120,7 +120,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
                     "--model", str(model)]
     assert host.main(missing_port) == 1
     assert "cannot open serial port" in capsys.readouterr().err
-    assert host.main(missing_port[:2] + ["--data", str(tmp_path / "none.csv")]) == 1
+    assert host.main(missing_port[:2] + ["--data", str(tmp_path / "none.csv"),
+                                         "--model", str(model)]) == 1
     assert "no such kline file" in capsys.readouterr().err
 
 
