@@ -20,13 +20,19 @@ def restoring_step(partial, divisor):
 
 def radix4_step(partial, divisor, divisor_x3):
     """Two quotient bits at once: ``(digit, remainder)`` from three subtractions side by
-    side (the largest multiple of ``divisor`` that fits wins), no carry chains in series."""
+    side (the largest multiple of ``divisor`` that fits wins), no carry chains in series.
+
+    ``fits_3 => fits_2 => fits_1``, so ``fits_2`` splits the choice in halves: each bit of
+    the remainder is two 2:1 multiplexers and a third selecting by ``fits_2`` (a LUT pair
+    and its PFUMX on an ECP5), each select straight from a carry chain's end. The priority
+    form, ``fits_3 ? ... : fits_2 ? ... : ...``, makes the synthesizer build one shared
+    select signal first: a logic level and a high-fanout net more in the critical path.
+    """
     differences = [partial - divisor, partial - (divisor << 1), partial - divisor_x3]
-    digit, remainder = 0, partial
-    for value, difference in enumerate(differences, start=1):
-        fits = ~difference[-1]
-        digit = Mux(fits, value, digit)
-        remainder = Mux(fits, difference, remainder)
+    fits_1, fits_2, fits_3 = (~difference[-1] for difference in differences)
+    d1, d2, d3 = differences
+    digit = Cat(Mux(fits_2, fits_3, fits_1), fits_2)
+    remainder = Mux(fits_2, Mux(fits_3, d3, d2), Mux(fits_1, d1, partial))
     return digit, remainder[:len(divisor)]
 
 
