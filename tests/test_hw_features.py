@@ -1,16 +1,13 @@
 """FeatureExtractor (parallel and folded) against the integer spec sw.features, in amaranth.sim.
 
-A producer and a consumer coroutine drive the two streams (optionally with random gaps in
-valid and ready); a monitor records every handshake, so the checks see exactly what crossed
-each interface and when.
+The stream bench of :mod:`stream_sim` drives both streams (optionally with random gaps in
+valid and ready) and records every handshake, so the checks see exactly what crossed each
+interface and when.
 """
-
-import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import ResetInserter, Signal
-from amaranth.sim import Simulator
+import stream_sim as stream
 
 from hw.features import FeatureExtractor
 from sw.features import FEATURES, FeatureSpec, features_int, warm
@@ -37,71 +34,19 @@ def pack(row):
     return sum(value << (WORD_BITS * n) for n, value in enumerate(row))
 
 
-def unpack(value, count):
-    codes = tuple(((value >> (8 * n)) & 0xFF) - (((value >> (8 * n)) & 0x80) << 1)
-                  for n in range(count))
-    return codes, bool(value >> (8 * count) & 1)
-
-
 def simulate(spec, rows, *, folded, in_gaps=0.0, out_gaps=0.0, reset_at=None, seed=0):
-    """Run ``rows`` through the extractor; returns ``(outputs, in_cycles, out_cycles,
-    dut)``: decoded outputs in order, and the cycle of each input/output handshake.
-
-    ``reset_at``: assert the synchronous reset for one cycle right after that many input
-    handshakes (klines in flight are lost); outputs are then split as (before, after)."""
+    """Run ``rows`` through the extractor (:func:`stream_sim.simulate`); returns
+    ``(outputs, in_cycles, out_cycles, dut)``: decoded outputs in order, and the cycle of
+    each input/output handshake. With ``reset_at`` (a one-cycle synchronous reset after
+    that many input handshakes; klines in flight are lost) outputs are (before, after)."""
     dut = FeatureExtractor(spec, folded=folded)
-    reset = Signal()
-    rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
+    run = stream.simulate(dut, [pack(row) for row in rows], in_gaps=in_gaps,
+                          out_gaps=out_gaps, reset_at=reset_at, seed=seed)
     count = len(spec.names)
-    outputs, in_cycles, out_cycles = [[], []], [], []
-    done = []
-
-    async def producer(ctx):
-        for n, row in enumerate(rows):
-            while rng_in.random() < in_gaps:
-                await ctx.tick()
-            ctx.set(dut.i.payload.as_value(), pack(row))
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
-            if n + 1 == reset_at:
-                ctx.set(reset, 1)
-                await ctx.tick()
-                ctx.set(reset, 0)
-        done.append(True)
-
-    async def consumer(ctx):
-        while True:
-            ctx.set(dut.o.ready, rng_out.random() >= out_gaps)
-            await ctx.tick()
-
-    async def monitor(ctx):
-        cycle, part = 0, 0
-        async for _, _, i_valid, i_ready, o_valid, o_ready, payload, in_reset in \
-                ctx.tick().sample(dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready,
-                                  dut.o.payload.as_value(), reset):
-            if in_reset:
-                part = 1
-            else:
-                if i_valid and i_ready:
-                    in_cycles.append(cycle)
-                if o_valid and o_ready:
-                    outputs[part].append(unpack(payload, count))
-                    out_cycles.append(cycle)
-            cycle += 1
-            expected = len(rows) - (reset_at or 0) if part else len(rows)
-            if done and len(outputs[part]) == expected:
-                return
-            assert cycle < 50 + (len(rows) + 4) * dut.ii * 20, "stream stalled"
-
-    sim = Simulator(ResetInserter(reset)(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer, background=True)
-    sim.add_testbench(consumer, background=True)
-    sim.add_testbench(monitor)
-    sim.run()
-    result = outputs if reset_at is not None else outputs[0]
-    return result, in_cycles, out_cycles, dut
+    outputs, after = ([stream.unpack_vector(value, count) for value in values]
+                      for values in (run.outputs, run.after_reset))
+    return (outputs if reset_at is None else [outputs, after],
+            run.in_cycles, run.out_cycles, dut)
 
 
 def extremes():
