@@ -12,12 +12,28 @@ from uart_sim import bits_of, receive, send
 BIT = 8  # clocks per bit: fast to simulate, and the tightest divisor a board would use
 
 
-def simulate(dut, *testbenches, deadline=200_000):
+def simulate(dut, *testbenches, background=(), deadline=None):
+    """Run ``testbenches`` (and ``background`` ones) on ``dut`` at one cycle per µs, until
+    they end or, with ``deadline``, for that many cycles."""
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     for bench in testbenches:
         sim.add_testbench(bench)
-    sim.run_until(deadline * 1e-6)
+    for bench in background:
+        sim.add_testbench(bench, background=True)
+    if deadline is None:
+        sim.run()
+    else:
+        sim.run_until(deadline * 1e-6)
+
+
+async def put(ctx, port, data: bytes):
+    """Offer ``data`` on the byte stream ``port``, back to back, one byte per handshake."""
+    ctx.set(port.valid, 1)
+    for byte in data:
+        ctx.set(port.payload, byte)
+        await ctx.tick().until(port.ready)
+    ctx.set(port.valid, 0)
 
 
 def test_loopback_with_backpressure():
@@ -29,11 +45,7 @@ def test_loopback_with_backpressure():
     got, errors = bytearray(), []
 
     async def producer(ctx):
-        for byte in data:
-            ctx.set(tx.i.payload, byte)
-            ctx.set(tx.i.valid, 1)
-            await ctx.tick().until(tx.i.ready)
-            ctx.set(tx.i.valid, 0)
+        await put(ctx, tx.i, data)
 
     async def consumer(ctx):
         delays = random.Random(2)
@@ -49,12 +61,7 @@ def test_loopback_with_backpressure():
             if framing or overrun:
                 errors.append((framing, overrun))
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.add_testbench(monitor, background=True)
-    sim.run_until(len(data) * 12 * BIT * 1e-6)
+    simulate(m, producer, consumer, background=[monitor], deadline=len(data) * 12 * BIT)
     assert bytes(got) == data
     assert errors == []
 
@@ -89,11 +96,7 @@ def rx_bench(rx, drive, events):
                 events.append("framing")
             if overrun:
                 events.append("overrun")
-    sim = Simulator(rx)
-    sim.add_clock(1e-6)
-    sim.add_testbench(drive)
-    sim.add_testbench(monitor, background=True)
-    sim.run()
+    simulate(rx, drive, background=[monitor])
 
 
 def test_rx_framing_error_break_and_glitch():
@@ -131,11 +134,7 @@ def test_rx_overrun_keeps_the_first_byte():
         async for _, _, overrun in ctx.tick().sample(rx.overrun):
             overruns.append(overrun)
 
-    sim = Simulator(rx)
-    sim.add_clock(1e-6)
-    sim.add_testbench(drive)
-    sim.add_testbench(count, background=True)
-    sim.run()
+    simulate(rx, drive, background=[count])
     assert got == [0x11] and sum(overruns) == 2
 
 
