@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sw.klines import Klines
+from sw.klines import FIELDS, Klines
 
 FEATURES = ("body", "range", "upper_wick", "lower_wick", "ret_4", "ret_16", "volume")
 FEATURE_LIMIT = 127
@@ -97,8 +97,7 @@ def ratios(klines: Klines, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, n
     ``ready`` is false where the feature is defined as 0 (warm-up, zero volume window);
     ``den`` is 1 there so that callers can divide without a special case.
     """
-    o, h, l, c, v = (getattr(klines, f).astype(np.int64)
-                     for f in ("open", "high", "low", "close", "volume"))
+    o, h, l, c, v = (getattr(klines, f).astype(np.int64) for f in FIELDS)
     n = len(o)
     index = np.arange(n)
     nums, dens, readies = [], [], []
@@ -125,8 +124,7 @@ def ratios(klines: Klines, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, n
         nums.append(np.where(ready, num, 0))
         dens.append(np.where(ready, den, 1))
         readies.append(ready)
-    return tuple(np.stack(a, axis=1).reshape(n, len(spec.names))
-                 for a in (nums, dens, readies))
+    return tuple(np.stack(a, axis=1) for a in (nums, dens, readies))
 
 
 def features_int(klines: Klines, spec: FeatureSpec) -> np.ndarray:

@@ -15,9 +15,7 @@ fetched again.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sw.bybit import DEFAULT_URL, BybitClient, BybitError, BybitParamError
+from sw.files import atomic_write
 from sw.klines import FIELDS, Klines, KlineError, from_rows, interval_ms, iso, load, parse_time
 
 
@@ -38,21 +37,11 @@ def csv_rows(klines: Klines):
 def save_csv(klines: Klines, path) -> Path:
     """Write ``klines`` as a CSV :func:`sw.klines.load` reads; atomic (never half a file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write("timestamp," + ",".join(FIELDS) + "\n")
-            for start, *values in csv_rows(klines):
-                moment = datetime.fromtimestamp(start / 1000, tz=timezone.utc)
-                handle.write(f"{moment.isoformat(sep=' ')},{','.join(values)}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write("timestamp," + ",".join(FIELDS) + "\n")
+        for start, *values in csv_rows(klines):
+            moment = datetime.fromtimestamp(start / 1000, tz=timezone.utc)
+            handle.write(f"{moment.isoformat(sep=' ')},{','.join(values)}\n")
     return path
 
 
@@ -80,7 +69,7 @@ def cached_klines(client: BybitClient, cache_dir, symbol: str, interval: str,
     The cache stays one span without holes of its own: a request beyond either end also
     fetches what lies between it and the cache.
     """
-    if (count is None) == (start_ms is None):
+    if (count is None) == (start_ms is None) or count is not None and count < 1:
         raise BybitParamError("give either start_ms or a positive count")
     path = Path(cache_dir) / f"{symbol}_{category}_{interval}m.csv"
     cached = read_cache(path, symbol, interval, category, client.progress)
@@ -106,8 +95,7 @@ def cached_klines(client: BybitClient, cache_dir, symbol: str, interval: str,
     if len(merged):
         save_csv(merged, path)
     if count is not None:
-        return between(merged, int(merged.start_ms[max(len(merged) - count, 0)]), None) \
-            if len(merged) else merged
+        return merged[-count:]
     return between(merged, start_ms, end_ms)
 
 

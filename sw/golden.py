@@ -71,11 +71,9 @@ class Outputs:
     signal: np.ndarray
     raw: np.ndarray
     warm: np.ndarray
-    features: np.ndarray
 
 
 def run(model: QuantizedModel, klines: Klines) -> Outputs:
     """The whole core, kline stream in, signals out, as the hardware computes it."""
-    x = features_int(klines, model.features)
-    signal, raw = infer(model, x)
-    return Outputs(signal, raw, warm(klines, model.features), x)
+    signal, raw = infer(model, features_int(klines, model.features))
+    return Outputs(signal, raw, warm(klines, model.features))

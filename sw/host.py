@@ -93,9 +93,10 @@ def handshake(transport, model: QuantizedModel, attempts: int = 3) -> frames.Rea
     if ready.version != frames.VERSION:
         raise HostError(f"board speaks protocol version {ready.version}, host "
                         f"{frames.VERSION}")
-    if (ready.classes, ready.model_id) != (classes, frames.model_id(model)):
+    model_id = frames.model_id(model)
+    if (ready.classes, ready.model_id) != (classes, model_id):
         raise HostError(f"board runs model 0x{ready.model_id:08x} ({ready.classes} classes), "
-                        f"not the given model 0x{frames.model_id(model):08x} ({classes} "
+                        f"not the given model 0x{model_id:08x} ({classes} "
                         "classes): rebuild the bitstream or pass its --model")
     return ready
 

@@ -115,20 +115,22 @@ class Klines:
 
 
 def from_rows(rows, inst: Instrument, interval: str, *, source: str = "",
-              synthetic: bool = False) -> Klines:
+              synthetic: bool = False, lines=None) -> Klines:
     """Validate ``(start_ms, open, high, low, close, volume)`` string/int rows, oldest first.
 
-    Rules: prices positive and on the tick grid, volume non-negative and on the lot grid,
-    every field below 2**WORD_BITS, low <= open, close <= high, starts on the interval
-    grid and strictly increasing. Gaps in time are recorded in ``gaps``, never filled.
+    Rules: six fields or more, prices positive and on the tick grid, volume non-negative
+    and on the lot grid, every field below 2**WORD_BITS, low <= open, close <= high, starts
+    on the interval grid and strictly increasing. Gaps in time are recorded in ``gaps``,
+    never filled. ``lines`` (the file line of each row) names a short row by its line.
     """
     step = interval_ms(interval)
     out = {name: [] for name in ("start_ms",) + FIELDS}
     gaps = []
     for n, row in enumerate(rows):
         if len(row) < 6:
-            raise KlineError(f"{source} row {n}: expected start, open, high, low, close, "
-                             f"volume; got {len(row)} fields")
+            where = f"row {n}" if lines is None else f"line {lines[n]}"
+            raise KlineError(f"{source} {where}: {len(row)} fields, expected 6 or more "
+                             "(start, open, high, low, close, volume)")
         start = int(row[0])
         at = f"{source} candle {n} (start {iso(start)})"
         prices = [to_units(str(v), inst.tick, f"{at} {name}")
@@ -182,47 +184,56 @@ def load(path, category: str | None = None, symbol: str | None = None,
     """Load a recorded kline file: a CSV (``timestamp,open,high,low,close,volume[,turnover]``)
     or a verbatim v5 kline response (JSON, newest first, in-progress candle dropped).
 
-    Symbol, category and interval default to what the file name or content says
-    (``BTCUSDT_linear_5m.csv``, ``BTCUSD_inverse_1m_...json``).
+    Symbol, category and interval default to what the content or the file name says
+    (``BTCUSDT_linear_5m.csv``, ``BTCUSD_inverse_1m_...json``), then to ``BTCUSDT``,
+    ``linear`` and the spacing of the candles.
     """
     path = Path(path)
     if not path.is_file():
         raise KlineError(f"{path}: no such kline file")
-    guess = guess_from_name(path.name)
-    if path.suffix == ".json":
-        from sw.bybit import parse_response
-        try:
-            body = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise KlineError(f"{path}: not valid JSON ({error})") from None
-        result = body.get("result") if isinstance(body, dict) else None
-        category = category or guess.get("category") or "linear"
-        symbol = symbol or (result or {}).get("symbol") or guess.get("symbol")
-        rows = parse_response(body, where=str(path))
-        rows = rows[:-1]  # newest (in-progress) candle: see data/README
-        interval = interval or guess.get("interval") or infer_interval(rows, path)
-        return from_rows(rows, instrument(category, symbol), interval, source=path.name)
+    read = _json_rows if path.suffix == ".json" else _csv_rows
+    rows, lines, said = read(path)
+    guess = {**guess_from_name(path.name), **said}
+    category = category or guess.get("category") or "linear"
+    symbol = symbol or guess.get("symbol") or "BTCUSDT"
+    interval = interval or guess.get("interval") or infer_interval(rows, path)
+    return from_rows(rows, instrument(category, symbol), interval, source=path.name,
+                     lines=lines)
+
+
+def _json_rows(path: Path) -> tuple[list, None, dict]:
+    """Rows of a saved v5 response, oldest first, without the newest (in-progress) candle;
+    and the symbol the response names, if it does."""
+    from sw.bybit import parse_response
+    try:
+        body = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise KlineError(f"{path}: not valid JSON ({error})") from None
+    rows = parse_response(body, where=str(path))[:-1]  # in-progress candle: see data/README
+    symbol = body["result"].get("symbol")
+    return rows, None, {"symbol": symbol} if symbol else {}
+
+
+def _csv_rows(path: Path) -> tuple[list, list, dict]:
+    """Rows of a CSV with timestamps parsed (fields past the sixth dropped) and the file
+    line of each row."""
     with path.open(newline="") as handle:
         reader = csv.reader(handle)
         header = [h.strip().lower() for h in next(reader, [])]
         wanted = ["timestamp", *FIELDS]
         if header[:6] != wanted:
             raise KlineError(f"{path}: header {header} does not start with {wanted}")
-        rows = []
+        rows, lines = [], []
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
-            if len(row) < 6:
-                raise KlineError(f"{path} line {line}: {len(row)} fields, expected 6 or more")
             try:
                 start = parse_time(row[0])
             except ValueError:
                 raise KlineError(f"{path} line {line}: bad timestamp {row[0]!r}") from None
             rows.append((start, *row[1:6]))
-    category = category or guess.get("category", "linear")
-    symbol = symbol or guess.get("symbol", "BTCUSDT")
-    interval = interval or guess.get("interval") or infer_interval(rows, path)
-    return from_rows(rows, instrument(category, symbol), interval, source=path.name)
+            lines.append(line)
+    return rows, lines, {}
 
 
 def guess_from_name(name: str) -> dict:

@@ -6,8 +6,12 @@ Label (:data:`LABEL`): for kline ``t`` the class of the *next* candle's body rat
 the training split (so the training classes are balanced). The last kline has no label.
 
 Split (:func:`prepare`): the klines that are warm (every feature has its history) and
-labelled are cut chronologically into train / validation / test (70/15/15); the feature
-gains are calibrated on the training part only.
+labelled are cut chronologically into train / validation / test (70/15/15). Unless a spec
+is given, the feature gains are calibrated (:func:`sw.features.calibrate`) on the klines the
+training part is computed from: every kline from the first (warm-up klines included, for
+the features they define) up to the last training kline ``t``, and kline ``t + 1``, whose
+body is ``t``'s label. Kline ``t + 1`` is also the first validation kline, so its features
+take part in the calibration too.
 
 The network (:class:`MLP`) is ReLU hidden layers and a linear output trained with softmax
 cross-entropy, Adam or SGD with momentum, on shuffled mini-batches, deterministic for a
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sw.features import FeatureSpec, calibrate, features_float, features_int, warm
+from sw.features import FEATURE_LIMIT, FeatureSpec, calibrate, features_float, features_int, warm
 from sw.klines import Klines
 
 CLASSES = ("down", "flat", "up")
@@ -46,9 +50,10 @@ class Dataset:
     synthetic: bool = False
 
     def part(self, name: str, integer: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` of a split; ``integer`` gives the INT8 codes as floats ``code / 127``."""
+        """``(x, y)`` of a split; ``integer`` gives the INT8 codes as floats
+        ``code / FEATURE_LIMIT`` (their real value at the input scale ``1/127``)."""
         index = self.splits[name]
-        x = self.x_int[index] / 127.0 if integer else self.x_float[index]
+        x = self.x_int[index] / FEATURE_LIMIT if integer else self.x_float[index]
         return x, self.y[index]
 
     def sizes(self) -> dict:
@@ -68,7 +73,7 @@ def prepare(klines: Klines, spec: FeatureSpec | None = None, split=SPLIT) -> Dat
                          f"{len(usable)} warm labelled ones; need at least 30")
     ends = np.cumsum(np.round(np.array(split) / sum(split) * len(usable)).astype(int))
     train, val, test = np.split(usable, ends[:2])
-    if spec is None:
+    if spec is None:   # klines 0 .. train[-1] + 1: see the module docstring
         spec = calibrate(klines[:int(train[-1]) + 2])
     r = next_body_ratio(klines)
     t1, t2 = np.quantile(r[train], [1 / 3, 2 / 3])
@@ -84,10 +89,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def class_weights(y: np.ndarray, classes: int = len(CLASSES)) -> np.ndarray:
-    """Inverse class frequency, mean 1."""
-    counts = np.bincount(y, minlength=classes).astype(float)
-    weights = counts.sum() / np.maximum(counts, 1) / classes
-    return weights
+    """Per-class weight ``len(y) / (classes * count)`` (inverse class frequency): every
+    class that occurs carries the same total weight, and when all ``classes`` occur the
+    weight per *sample* averages 1. A class absent from ``y`` counts as seen once."""
+    counts = np.bincount(y, minlength=classes)
+    return len(y) / (classes * np.maximum(counts, 1))
 
 
 class MLP:

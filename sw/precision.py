@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sw import golden
+from sw.features import FEATURE_LIMIT
 from sw.model import MLP
 from sw.quant import (Float16, Scheme, dequantize_outputs, mse, quantize, snr_db,
                       to_integer_model)
@@ -124,7 +125,7 @@ def golden_vs_fake_quant(trained: Trained, examples: int = 5) -> dict:
     index = data.splits["test"]
     x = data.x_int[index]
     cache = []
-    fake = trained.weights.forward(x / 127.0, quantizer, cache)
+    fake = trained.weights.forward(x / FEATURE_LIMIT, quantizer, cache)
     inputs = [entry[0] for entry in cache[1:]] + [fake]
     fake_codes = [quantize(values, *quantizer.activations[i])
                   for i, values in enumerate(inputs)]

@@ -20,7 +20,7 @@ into the integer artifact that :mod:`sw.golden` and the hardware run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -70,9 +70,13 @@ def affine_params(lo, hi, bits: int = 8, symmetric: bool = False):
     return scale, zero_point
 
 
-def quantize(x, scale, zero_point=0, bits: int = 8, symmetric: bool = False) -> np.ndarray:
-    """Real values -> integer codes (round half up, then clamp)."""
-    qmin, qmax = qrange(bits, symmetric)
+def quantize(x, scale, zero_point=0, bits: int = 8, symmetric: bool = False,
+             qmin: int | None = None) -> np.ndarray:
+    """Real values -> integer codes (round half up, then clamp to ``[qmin, qmax]``).
+
+    ``qmin`` raises the low end of the code range (a fused ReLU clamps at the zero-point)."""
+    low, qmax = qrange(bits, symmetric)
+    qmin = low if qmin is None else qmin
     return np.clip(round_half_up(np.asarray(x) / scale) + zero_point, qmin, qmax).astype(np.int64)
 
 
@@ -80,8 +84,10 @@ def dequantize(q, scale, zero_point=0) -> np.ndarray:
     return (np.asarray(q, dtype=float) - zero_point) * scale
 
 
-def fake_quant(x, scale, zero_point=0, bits: int = 8, symmetric: bool = False) -> np.ndarray:
-    return dequantize(quantize(x, scale, zero_point, bits, symmetric), scale, zero_point)
+def fake_quant(x, scale, zero_point=0, bits: int = 8, symmetric: bool = False,
+               qmin: int | None = None) -> np.ndarray:
+    """``dequantize(quantize(x))``: ``x`` rounded onto the code grid, as a real value."""
+    return dequantize(quantize(x, scale, zero_point, bits, symmetric, qmin), scale, zero_point)
 
 
 def ste_mask(x, scale, zero_point=0, bits: int = 8, symmetric: bool = False,
@@ -94,26 +100,21 @@ def ste_mask(x, scale, zero_point=0, bits: int = 8, symmetric: bool = False,
     return ((code >= qmin - 0.5) & (code <= qmax + 0.5)).astype(float)
 
 
-def quantize_weights(w: np.ndarray, bits: int = 8, per_channel: bool = True,
-                     symmetric: bool = True, method: str = "minmax", percentile: float = 99.99):
-    """``(codes, scale, zero_point)`` of a ``[outputs, inputs]`` weight matrix; ``scale`` has
-    one entry per output row when ``per_channel``. ``bits=1`` is binary: codes ``sign(w)``
-    (``+1`` for 0) and scale ``mean|w|`` (per channel or tensor)."""
+def quantize_weights(w: np.ndarray, bits: int = 8, per_channel: bool = True):
+    """``(codes, scale, zero_point)`` of a ``[outputs, inputs]`` weight matrix: symmetric
+    (zero-point 0), scale ``max|w| / qmax`` per output row when ``per_channel``, else one
+    for the tensor (repeated per row). ``bits=1`` is binary: codes ``sign(w)`` (``+1`` for
+    0) and scale ``mean|w|`` (per channel or tensor)."""
     w = np.asarray(w, dtype=float)
     rows = w.shape[0]
     if bits == 1:
         alpha = np.abs(w).mean(axis=1) if per_channel else np.full(rows, np.abs(w).mean())
         return np.where(w >= 0, 1, -1), np.maximum(alpha, 1e-12), np.zeros(rows, np.int64)
-    lo, hi = calibrate_range(w, method, percentile, axis=1 if per_channel else None)
-    scale, zero_point = affine_params(lo, hi, bits, symmetric)
+    lo, hi = calibrate_range(w, axis=1 if per_channel else None)
+    scale, zero_point = affine_params(lo, hi, bits, symmetric=True)
     scale, zero_point = np.broadcast_to(scale, rows), np.broadcast_to(zero_point, rows)
-    codes = quantize(w, scale[:, None], zero_point[:, None], bits, symmetric)
+    codes = quantize(w, scale[:, None], zero_point[:, None], bits, symmetric=True)
     return codes, scale.copy(), zero_point.copy()
-
-
-def int4_bytes(codes: np.ndarray) -> bytes:
-    """INT4 codes packed two per byte (the artifact's format, :mod:`sw.packing`)."""
-    return packing.pack(codes, 4)
 
 
 # ---- binary dot products ---------------------------------------------------------------
@@ -221,9 +222,9 @@ class FakeQuant:
             scale, zero_point = affine_params(*calibrate_range(values))
         else:
             scale, zero_point = affine_params(*self.ranges[layer])
-        qmin = int(zero_point) if hidden else -128
-        code = np.clip(round_half_up(z / scale) + zero_point, qmin, 127)
-        return (code - zero_point) * scale, ste_mask(z, scale, zero_point, qmin=qmin)
+        qmin = int(zero_point) if hidden else None
+        return (fake_quant(z, scale, zero_point, qmin=qmin),
+                ste_mask(z, scale, zero_point, qmin=qmin))
 
 
 class Float16:
@@ -276,9 +277,12 @@ def qat(model: MLP, scheme: Scheme, x, y, *, x_val, epochs=10, lr=3e-3, seed=0,
     fake-quant nodes (STE) with the FP32 model's soft predictions as targets (distillation),
     static activation ranges from the PTQ calibration on ``x``, a cosine-decayed learning
     rate, keeping the epoch whose argmax agrees most with FP32 on ``x_val``. Returns the
-    fine-tuned float weights and their quantizer."""
+    fine-tuned float weights and their quantizer. ``scheme.qat`` must be set: the scheme
+    travels into the artifact, whose description must say QAT."""
+    if not scheme.qat:
+        raise ValueError(f"scheme {scheme.name!r} is not a QAT scheme (qat=False)")
     student = model.copy()
-    quantizer = ptq(student, replace(scheme, qat=True), x)
+    quantizer = ptq(student, scheme, x)
     teacher_val = model.predict(x_val)
 
     def agreement(candidate: MLP) -> float:

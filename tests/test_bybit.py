@@ -272,6 +272,9 @@ def test_cache_of_latest_candles_fetches_only_the_tail(client, bybit_server, tmp
     more = cached_klines(client, tmp_path, "BTCUSDT", "5", count=1500)
     assert np.array_equal(more.matrix(), klines_5m.matrix()[-1501:-1])
     assert int(bybit_server.requests[-1]["limit"]) == 300
+    fewer = cached_klines(client, tmp_path, "BTCUSDT", "5", count=10)
+    assert np.array_equal(fewer.matrix(), klines_5m.matrix()[-11:-1])
+    assert np.array_equal(fewer.start_ms, klines_5m.start_ms[-11:-1]) and fewer.gaps == []
 
 
 def test_cache_of_more_than_the_history(client, bybit_server, tmp_path):
@@ -281,6 +284,10 @@ def test_cache_of_more_than_the_history(client, bybit_server, tmp_path):
     assert len(again) == 2211 and again.gaps == [INVERSE_GAP]
     with pytest.raises(BybitParamError, match="either start_ms or a positive count"):
         cached_klines(*args)
+    requests = len(bybit_server.requests)
+    with pytest.raises(BybitParamError, match="either start_ms or a positive count"):
+        cached_klines(*args, count=0)       # refused before the cache is even read
+    assert len(bybit_server.requests) == requests
 
 
 def test_cache_keeps_gaps(client, tmp_path):
@@ -326,13 +333,13 @@ def test_interrupted_write_leaves_the_old_cache(client, bybit_server, tmp_path, 
     assert cache.read_text() == before
 
 
-def test_saved_csv_reads_back_exactly(klines_5m, tmp_path):
+def test_saved_csv_reads_back_exactly(klines_5m, tmp_path, data_dir):
     part = klines_5m[:500]
     path = save_csv(part, tmp_path / "BTCUSDT_linear_5m.csv")
     back = load(path)
     assert np.array_equal(back.matrix(), part.matrix())
     assert np.array_equal(back.start_ms, part.start_ms)
-    original = (ROOT.parent / "shared/data/bybit/BTCUSDT_linear_5m.csv").read_text()
+    original = (data_dir / "BTCUSDT_linear_5m.csv").read_text()
     assert path.read_text().splitlines()[:2] == original.splitlines()[:2]
 
 

@@ -111,6 +111,16 @@ def test_load_rejects_wrong_weights_length(saved):
         load(path)
 
 
+def test_load_rejects_layers_that_do_not_chain(saved):
+    path, data = saved
+    features = data["features"]
+    features["names"], features["shifts"] = features["names"][:-1], features["shifts"][:-1]
+    rewrite(path, data)
+    with pytest.raises(ArtifactError, match=r"layers\[0\]\.inputs: 7, but the previous stage "
+                                            "gives 6"):
+        load(path)
+
+
 def test_load_names_missing_file(tmp_path):
     with pytest.raises(ArtifactError, match="no model file"):
         load(tmp_path / "absent.json")

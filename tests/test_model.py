@@ -65,7 +65,11 @@ def test_fit_is_deterministic_for_a_seed():
 
 
 def test_class_weights_are_inverse_frequency():
-    assert np.allclose(class_weights(np.array([0, 0, 0, 1, 2, 2])), [2 / 3, 2, 1])
+    y = np.array([0, 0, 0, 1, 2, 2])
+    assert np.allclose(class_weights(y), [2 / 3, 2, 1])
+    # every class carries the same total weight; the mean weight per sample is 1
+    assert np.allclose(np.bincount(y) * class_weights(y), len(y) / 3)
+    assert class_weights(y)[y].mean() == pytest.approx(1.0)
 
 
 def test_soft_targets_replace_labels():

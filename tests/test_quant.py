@@ -6,8 +6,8 @@ import pytest
 from sw import golden, packing
 from sw.features import FeatureSpec
 from sw.model import MLP
-from sw.quant import (FakeQuant, Float16, Scheme, affine_params, calibrate_range, dequantize,
-                      fake_quant, int4_bytes, multiplier_shift, mse, ptq, quantize,
+from sw.quant import (INPUT_SCALE, FakeQuant, Float16, Scheme, affine_params, calibrate_range,
+                      dequantize, fake_quant, multiplier_shift, mse, ptq, qat, quantize,
                       quantize_weights, snr_db, ste_mask, to_integer_model, xnor_popcount_dot)
 
 rng = np.random.default_rng(0)
@@ -64,7 +64,7 @@ def test_int4_codes_pack_two_per_byte():
     w = rng.normal(0, 1, (16, 7))
     codes, scale, _ = quantize_weights(w, 4)
     assert codes.min() >= -7 and codes.max() <= 7
-    blob = int4_bytes(codes)
+    blob = packing.pack(codes, 4)
     assert len(blob) == (codes.size + 1) // 2
     assert np.array_equal(packing.unpack(blob, 4, codes.size).reshape(codes.shape), codes)
 
@@ -94,6 +94,13 @@ def test_snr_and_mse_formulas():
     snr = [snr_db(x, fake_quant(x, *affine_params(x.min(), x.max(), b, True), b, True))
            for b in (6, 7)]
     assert snr[1] - snr[0] == pytest.approx(6.02, abs=0.3)
+
+
+def test_quantize_qmin_raises_the_low_end_only():
+    x = np.array([-3.0, -0.2, 0.0, 0.26, 100.0])
+    assert quantize(x, 0.1, -10, qmin=-10).tolist() == [-10, -10, -10, -7, 127]
+    assert quantize(x, 0.1, -10).tolist() == [-40, -12, -10, -7, 127]
+    assert fake_quant(x, 0.1, -10, qmin=-10) == pytest.approx([0, 0, 0, 0.3, 13.7])
 
 
 def test_ste_passes_gradient_inside_range_only():
@@ -143,6 +150,18 @@ def test_integer_model_matches_fake_quant_on_random_data(bits, per_channel):
     # bias folding: zero input codes give the bias of the first layer at scale s_in * s_w
     first = integer.layers[0]
     assert np.array_equal(golden.accumulate(first, np.zeros((1, 7), int))[0], first.bias)
+    # ... and on every layer, an input of real 0 (all codes at the input zero-point) must
+    # accumulate to the float bias rounded at scale s_in * s_w, computed here from the float
+    # model and the scales alone, whatever zero-point to_integer_model folded in
+    assert integer.layers[1].relu is False and integer.layers[0].output_zero_point != 0
+    scale_in, zero_point_in = INPUT_SCALE, 0
+    for layer, bias in zip(integer.layers, model.biases):
+        real_zero = np.full((1, layer.inputs), zero_point_in)
+        step = scale_in * layer.weight_scale
+        expected = np.floor(bias / step + 0.5)
+        assert np.array_equal(golden.accumulate(layer, real_zero)[0], expected)
+        assert np.all(np.abs(expected * step - bias) <= step / 2)
+        scale_in, zero_point_in = layer.output_scale, layer.output_zero_point
 
 
 def test_dynamic_quantization_is_software_only():
@@ -161,6 +180,14 @@ def test_float16_is_close_to_float32():
     x = rng.uniform(-1, 1, (500, 7))
     half = model.forward(x, Float16(2))
     assert snr_db(model.forward(x), half) > 50
+
+
+def test_qat_needs_a_qat_scheme():
+    model = random_mlp(2)
+    x = rng.uniform(-1, 1, (64, 7))
+    with pytest.raises(ValueError, match="not a QAT scheme"):
+        qat(model, Scheme(weight_bits=4), x, model.predict(x), x_val=x, epochs=1,
+            progress=False)
 
 
 def test_scheme_rejects_bad_bits():
