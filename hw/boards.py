@@ -41,7 +41,9 @@ class Board:
     family : ``"ecp5"`` or ``"ice40"``: picks the PLL and the nextpnr flavour.
     platforms : device name (the ``--device`` value) to amaranth-boards platform class.
     default_device : the device used when none is given.
-    clock_mhz : default design clock, one the folded core meets on this board.
+    clock_mhz : default design clock: on the ECP5 boards (ULX3S, Colorlight) one chosen
+        for the parallel core, on the iCE40 boards (iCEBreaker, iCESugar) one chosen for
+        the folded core.
     programmer : the tool amaranth-boards programs this board with.
     toolchain_opts : Amaranth build overrides, e.g. Yosys options.
     """

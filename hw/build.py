@@ -29,14 +29,15 @@ from amaranth.build.run import LocalBuildProducts
 from amaranth.hdl import Fragment
 
 from hw import report as build_report
-from hw.boards import BOARDS, Board, BoardError, BoardTop, board as find_board
+from hw.boards import BOARDS, Board, BoardError, BoardTop
+from hw.core import CONFIGS
 from hw.pll import PllError
 from hw.toolchain import ToolchainError, configure, find_programmer
 from hw.uart import BaudRateError, bit_cycles
 
 DESIGN = "trader"
-#: Configurations ``--config auto`` tries, fastest first.
-AUTO_ORDER = ("parallel", "folded")
+#: Configurations ``--config auto`` tries: every named one, fastest first.
+AUTO_ORDER = tuple(CONFIGS)
 TRAINING_KLINES = 5000
 #: Bybit must answer within this many seconds, or the build trains on synthetic data.
 BYBIT_TIMEOUT_S = 5
@@ -69,6 +70,11 @@ class Options:
     def directory(self) -> Path:
         return self.out / self.board.name
 
+    @property
+    def requested_mhz(self) -> float:
+        """The design clock asked for: ``--clock-mhz``, else the board's default."""
+        return self.clock_mhz or self.board.clock_mhz
+
 
 @dataclass
 class Attempt:
@@ -78,6 +84,8 @@ class Attempt:
     workdir: Path
     steps_s: dict = field(default_factory=dict)
     nextpnr: dict = field(default_factory=dict)
+    #: the tool commands of Amaranth's build plan: synthesis, place and route, packing
+    commands: list = field(default_factory=list)
 
 
 def main(argv=None) -> int:
@@ -102,16 +110,14 @@ def main(argv=None) -> int:
     chosen = BOARDS[args.board]
     if args.baud <= 0:
         parser.error(f"--baud must be positive, got {args.baud}")
-    try:
-        chosen.platform(args.device)
-    except BoardError as error:
-        parser.error(str(error))
     options = Options(chosen, args.device or chosen.default_device, args.model, args.config,
                       args.clock_mhz, args.baud, args.program, args.allow_timing_failure,
                       args.keep_files, args.out)
     from sw.artifact import ArtifactError
     try:
         build(options)
+    except BoardError as error:   # an unknown --device: build() checks it first
+        parser.error(str(error))
     except PllError as error:
         parser.error(f"--clock-mhz: {error}")
     except BaudRateError as error:
@@ -126,9 +132,8 @@ def build(options: Options, core_factory=None) -> dict:
     """Run the whole flow; return the report. ``core_factory(model, *, config, clk_freq,
     baud)`` makes the board-independent core (default :class:`hw.top.LinkedCore`)."""
     board = options.board
-    platform = board.platform(options.device)
-    clock_hz = (options.clock_mhz or board.clock_mhz) * 1e6
-    pll = board.pll(platform, clock_hz)
+    platform = board.platform(options.device)   # raises BoardError for an unknown device
+    pll = board.pll(platform, options.requested_mhz * 1e6)
     bit_cycles(pll.output_hz, options.baud)  # fail before training or synthesis, not after
     tools = configure(board.tools)
     if options.program:
@@ -208,6 +213,7 @@ def training_klines():
 
 def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_factory):
     """Elaborate, convert, synthesize, place and route (not pack: timing decides that)."""
+    # a fresh platform per attempt: a platform's pins can be requested by one design only
     platform = board.platform(options.device)
     if attempt.workdir.exists():
         shutil.rmtree(attempt.workdir)
@@ -222,8 +228,9 @@ def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_
                                 nextpnr_opts=["--report", "nextpnr.json",
                                               "--timing-allow-fail"])
         plan.extract(str(attempt.workdir))
-    commands = json.loads((attempt.workdir / f"build_{DESIGN}.json").read_text())["commands"]
-    synthesis, place_and_route, _ = commands
+    attempt.commands = json.loads(
+        (attempt.workdir / f"build_{DESIGN}.json").read_text())["commands"]
+    synthesis, place_and_route, _ = attempt.commands
     with step(attempt, "synthesis"):
         run_tool(synthesis, attempt.workdir, f"{DESIGN}.rpt")
     with step(attempt, "place_and_route"):
@@ -239,9 +246,8 @@ def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_
 
 def pack(attempt: Attempt, board: Board, options: Options, result: dict):
     """Write the bitstream, and move it, the logs and nextpnr's report out of ``work/``."""
-    commands = json.loads((attempt.workdir / f"build_{DESIGN}.json").read_text())["commands"]
     with step(attempt, "packing"):
-        run_tool(commands[2], attempt.workdir, None)
+        run_tool(attempt.commands[2], attempt.workdir, None)
     result["steps_s"] = dict(attempt.steps_s)
     directory = options.directory
     for name in (f"{DESIGN}.bit", f"{DESIGN}.bin", f"{DESIGN}.svf"):
@@ -316,7 +322,7 @@ def make_report(attempt, board, platform, options, pll, model, model_path, train
         "config": attempt.config,
         "config_choice": config_choice,
         "clock": {"source_mhz": platform.default_clk_frequency / 1e6,
-                  "requested_mhz": (options.clock_mhz or board.clock_mhz),
+                  "requested_mhz": options.requested_mhz,
                   "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
         "fmax_mhz": fmax,
         "target_mhz": target,

@@ -13,9 +13,10 @@ from hw.mlp import MLP, check_multipliers
 from hw.skid import chain, chain_latency
 from sw.artifact import QuantizedModel
 
-#: Named configurations: whether the feature extractor is folded, and MAC lanes per layer
-#: (``None``: fully parallel). ``folded`` is one lane per layer and the serial divider: the
-#: smallest core, for an iCE40UP5K.
+#: Named configurations, fastest first (``hw.build --config auto`` tries them in this
+#: order): whether the feature extractor is folded, and MAC lanes per layer (``None``: fully
+#: parallel). ``folded`` is one lane per layer and the serial divider: the smallest core,
+#: for an iCE40UP5K.
 CONFIGS = {
     "parallel": {"folded_features": False, "multipliers": None},
     "folded": {"folded_features": True, "multipliers": 1},
@@ -66,6 +67,7 @@ class SignalCore(wiring.Component):
         self.features = FeatureExtractor(model.features, folded=folded)
         self.mlp = MLP(model, multipliers)
         self.argmax = Argmax(len(model.classes))
+        self._stages = [self.features, self.mlp, self.argmax]
         super().__init__({
             "i": In(stream.Signature(KLINE)),
             "o": Out(stream.Signature(signal_layout(len(model.classes)))),
@@ -76,22 +78,17 @@ class SignalCore(wiring.Component):
         return self._config
 
     @property
-    def stages(self) -> list:
-        return [self.features, *self.mlp.layers, self.argmax]
-
-    @property
     def latency(self) -> int:
-        return chain_latency([self.features, self.mlp, self.argmax])
+        return chain_latency(self._stages)
 
     @property
     def ii(self) -> int:
-        return max(stage.ii for stage in self.stages)
+        return max(stage.ii for stage in self._stages)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.features = self.features
         m.submodules.mlp = self.mlp
         m.submodules.argmax = self.argmax
-        chain(m, wiring.flipped(self.i), [self.features, self.mlp, self.argmax],
-              wiring.flipped(self.o))
+        chain(m, wiring.flipped(self.i), self._stages, wiring.flipped(self.o))
         return m

@@ -11,8 +11,11 @@ from hw.layouts import features_layout
 from sw.artifact import MULTIPLIER_BITS, MAX_REQUANT_SHIFT, QuantizedLayer
 
 #: Adder-tree levels between two pipeline registers of the fully parallel layer (each level
-#: is one carry chain of about 20 bits: two fit a 125 MHz cycle on an ECP5, and one after
-#: the skid buffer multiplexer in front of a layer).
+#: is one carry chain of about 20 bits; the tree's first stage has one level, behind the skid
+#: buffer multiplexer in front of a layer). Measured with this plan: the MLP alone (default
+#: 7-16-3 model) placed on a ULX3S-85F by nextpnr at a 125 MHz target reached 124.12 MHz,
+#: its critical path the last requantization stage (one adder, the clamp compare chain and
+#: the output multiplexer).
 LEVELS_PER_STAGE = 2
 #: Folded layer: an accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a
 #: wider one is split at :data:`SPLIT_BITS` into two DSP products, registered, then added
@@ -22,6 +25,13 @@ SPLIT_BITS = 17
 #: Pipeline stages of the folded layer after its step counter: ROM read + operand select,
 #: multiply, accumulate (then the requantization multiply and rounding, as in parallel).
 FOLDED_STAGES = 3
+
+
+def stage_plan(levels: int) -> list[int]:
+    """``levels`` adder levels split into pipeline stages of :data:`LEVELS_PER_STAGE`
+    levels, the remainder (if any) in a last, shorter stage."""
+    return [LEVELS_PER_STAGE] * (levels // LEVELS_PER_STAGE) + (
+        [levels % LEVELS_PER_STAGE] if levels % LEVELS_PER_STAGE else [])
 
 
 def csd(value: int) -> list[tuple[int, int]]:
@@ -117,10 +127,9 @@ class Dense(wiring.Component):
     Fully parallel (``multipliers`` = ``None`` or ``inputs * outputs``): every weight is a
     constant folded into logic as canonical-signed-digit shifted adds (binary weights: one add
     or subtract), summed by an adder tree registered every :data:`LEVELS_PER_STAGE` levels,
-    then the multiply by the constant ``M_j`` as a second pipelined tree of shifted adds (a
-    bare DSP, registered only in the fabric, misses 125 MHz on an ECP5 by itself), whose
-    last stage also rounds, shifts, adds the zero-point and clamps. No DSP and no ROM here:
-    a ROM read would add a cycle and every word is needed on every cycle anyway.
+    then the multiply by the constant ``M_j`` as a second pipelined tree of shifted adds,
+    whose last stage also rounds, shifts, adds the zero-point and clamps. No DSP and no ROM
+    here: a ROM read would add a cycle and every word is needed on every cycle anyway.
     Latency ``tree stages + multiply stages`` cycles (5 and 6 for the default 7-16-3
     model), one vector per cycle (``ii = 1``).
 
@@ -162,10 +171,6 @@ class Dense(wiring.Component):
     @property
     def multipliers(self) -> int:
         return self._lanes
-
-    @property
-    def parallel(self) -> bool:
-        return self._parallel
 
     @property
     def ii(self) -> int:
@@ -212,8 +217,7 @@ class Dense(wiring.Component):
         :data:`LEVELS_PER_STAGE`."""
         most = max(len(self._terms(j)) + 1 for j in range(self._layer.outputs))
         rest = max((most - 1).bit_length() - 1, 0)
-        return [min(most - 1, 1)] + [LEVELS_PER_STAGE] * (rest // LEVELS_PER_STAGE) + (
-            [rest % LEVELS_PER_STAGE] if rest % LEVELS_PER_STAGE else [])
+        return [min(most - 1, 1)] + stage_plan(rest)
 
     @property
     def _requant_levels(self) -> list[int]:
@@ -221,9 +225,7 @@ class Dense(wiring.Component):
         ``M`` (shifted adds of its canonical signed digits), :data:`LEVELS_PER_STAGE` each;
         the rounding shift + clamp counts as one more level, in the last stage."""
         most = max(len(csd(int(M))) for M in self._layer.multiplier)
-        levels = (max(most, 1) - 1).bit_length() + 1
-        return [LEVELS_PER_STAGE] * (levels // LEVELS_PER_STAGE) + (
-            [levels % LEVELS_PER_STAGE] if levels % LEVELS_PER_STAGE else [])
+        return stage_plan((max(most, 1) - 1).bit_length() + 1)
 
     def elaborate(self, platform):
         m = Module()

@@ -36,6 +36,12 @@ def radix4_step(partial, divisor, divisor_x3):
     return digit, remainder[:len(divisor)]
 
 
+def pipelined_latency(quotient_bits: int) -> int:
+    """Cycles of :class:`PipelinedDivider` for ``quotient_bits``: stage 0, then one stage
+    per two quotient bits."""
+    return 1 + quotient_bits // 2
+
+
 def saturates(high, divisor):
     """``high >= divisor`` for a ``high`` that may be wider than ``divisor``."""
     width = len(divisor)
@@ -54,8 +60,8 @@ class PipelinedDivider(wiring.Component):
     Stage 0 detects saturation (``dividend >> quotient_bits >= divisor``), computes
     ``3 * divisor`` and, for an odd ``quotient_bits``, the first quotient bit; each later
     stage develops two quotient bits with three parallel subtractions of
-    ``divisor_width + 3`` bits. Latency ``1 + quotient_bits // 2`` cycles; throughput one
-    division per cycle.
+    ``divisor_width + 3`` bits. Latency ``1 + quotient_bits // 2`` cycles
+    (:func:`pipelined_latency`); throughput one division per cycle.
 
     Parameters
     ----------
@@ -73,7 +79,6 @@ class PipelinedDivider(wiring.Component):
         if not 0 < quotient_bits < dividend_width:
             raise ValueError(f"divider: need 0 < quotient_bits ({quotient_bits}) < "
                              f"dividend_width ({dividend_width})")
-        self._dividend_width = dividend_width
         self._divisor_width = divisor_width
         self._quotient_bits = quotient_bits
         super().__init__({
@@ -85,7 +90,7 @@ class PipelinedDivider(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return 1 + self._quotient_bits // 2
+        return pipelined_latency(self._quotient_bits)
 
     def elaborate(self, platform):
         m = Module()

@@ -20,7 +20,7 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import data
 
-from hw.core import CONFIGS, SignalCore, resolve_config
+from hw.core import CONFIGS, SignalCore
 from hw.layouts import KLINE, signal_layout
 from sw import artifact
 
@@ -75,8 +75,7 @@ def export(model_dir, config: str = "parallel", out="build/verilog") -> tuple[Pa
     if model_path.is_dir():
         model_path = model_path / "model.json"
     model = artifact.load(model_path)
-    resolve_config(model, config)
-    core = SignalCore(model, config)
+    core = SignalCore(model, config)   # checks config first: ValueError before any file
     description = describe(core, model_path.resolve(), model.classes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

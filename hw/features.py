@@ -17,7 +17,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.divider import PipelinedDivider, SerialDivider
+from hw.divider import PipelinedDivider, SerialDivider, pipelined_latency
 from hw.layouts import KLINE, features_layout
 from sw.features import FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
 from sw.klines import WORD_BITS
@@ -152,9 +152,12 @@ class FeatureExtractor(wiring.Component):
 
     Folded (``folded=True``): one serial divider shared by all features, one dividend bit
     per cycle, for the smallest area (one subtractor for ``|num|``, one for the division).
-    Each feature takes ``3 + N + shift`` cycles (``N`` = 32, or ``32 + log2 W`` with
-    ``volume``); ``latency = ii = 1 + sum of those`` (362 for the default spec), and the
-    next kline is accepted in the cycle the result is handed over.
+    Each feature takes ``5 + N + shift`` cycles (select, operands, start, ``N + shift + 1``
+    division steps, result write), with ``N`` the divider's dividend width, the same for
+    every feature: 32, or ``32 + log2 W`` when the spec has ``volume``. So
+    ``latency = ii = 1 + sum over features of (5 + N + shift)``: 376 for the default
+    ``FeatureSpec()`` (7 features, ``N = 36``, shifts summing to 88), and the next kline is
+    accepted in the cycle the result is handed over.
 
     Parameters
     ----------
@@ -176,25 +179,17 @@ class FeatureExtractor(wiring.Component):
             "o": Out(stream.Signature(features_layout(len(spec.names)))),
         })
 
-    @property
-    def spec(self) -> FeatureSpec:
-        return self._spec
-
-    def _widths(self, name):
-        """``(|num| bits, den bits)`` of a feature."""
-        width = self._window_bits if name == "volume" else WORD_BITS
-        return width, width
-
-    def _divider_latency(self) -> int:
-        return 1 + QUOTIENT_BITS // 2
-
     def _serial_cycles(self, name, shift) -> int:
         """Folded: select and operand cycles, start cycle, division, result write of one
         feature."""
         return 2 + 1 + self._serial_width() + shift + 1 + 1
 
     def _serial_width(self) -> int:
-        return max(self._widths(name)[0] for name in self._spec.names)
+        """Folded: the serial divider's dividend and divisor width, the widest feature's
+        (``|num|`` and ``den`` of a feature are equally wide: the window sum's for
+        ``volume``, a kline word's for the others)."""
+        return max(self._window_bits if name == "volume" else WORD_BITS
+                   for name in self._spec.names)
 
     @property
     def latency(self) -> int:
@@ -202,7 +197,7 @@ class FeatureExtractor(wiring.Component):
         if self._folded:
             return 1 + sum(self._serial_cycles(name, shift)
                            for name, shift in zip(self._spec.names, self._spec.shifts))
-        return 3 + self._divider_latency()
+        return 3 + pipelined_latency(QUOTIENT_BITS)
 
     @property
     def ii(self) -> int:
@@ -265,7 +260,7 @@ class FeatureExtractor(wiring.Component):
                 negative = stage(negative, f"negative_{name}_{step}")
                 ready = stage(ready, f"ready_{name}_{step}")
             results.append(feature_code(divider.quotient, negative, ready))
-        for step in range(self._divider_latency()):
+        for step in range(pipelined_latency(QUOTIENT_BITS)):
             valid = stage(valid, f"valid_divider_{step}")
             warm = stage(warm, f"warm_{step}")
 
@@ -289,8 +284,8 @@ class FeatureExtractor(wiring.Component):
         window_sum = Signal(self._window_bits)
         top, bottom = body_bounds(kline)
 
-        divider = SerialDivider(self._serial_width(), max(self._widths(n)[1] for n in names),
-                                QUOTIENT_BITS, max_scale=MAX_SHIFT + 1)
+        divider = SerialDivider(self._serial_width(), self._serial_width(), QUOTIENT_BITS,
+                                max_scale=MAX_SHIFT + 1)
         m.submodules.divider = divider
         index = Signal(range(len(names)))
         a, b = Signal(self._serial_width()), Signal(self._serial_width())

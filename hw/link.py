@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.layouts import KLINE, signal_layout
 from hw.uart import UartRx, UartTx
-from sw.frames import SYNC, VERSION, ErrorCode, Type, payload_length
+from sw.frames import SYNC, VERSION, ErrorCode, Ready, Type, encode, payload_length
 
 ERROR_CODE = range(max(ErrorCode) + 1)   # 0: no error
 COUNTER_BITS = 32
@@ -21,9 +21,10 @@ def crc8() -> Processor:
 class FrameParser(wiring.Component):
     """Bytes in, klines out: hunts for ``SYNC``, checks the type and the CRC.
 
-    A good kline frame is offered on ``kline`` one cycle after its CRC byte (its bytes stop
-    being taken until the kline is); a good reset frame pulses ``reset``. A bad type or CRC
-    pulses ``error`` with its :class:`~sw.frames.ErrorCode`, as does silence of
+    A good kline frame is offered on ``kline`` two cycles after the cycle its CRC byte is
+    taken (the ``CHECK`` state, then ``EMIT``), and no more bytes are taken until the kline
+    is; a good reset frame pulses ``reset`` one cycle after its CRC byte is taken. A bad
+    type or CRC pulses ``error`` with its :class:`~sw.frames.ErrorCode`, as does silence of
     ``timeout_cycles`` inside a frame; the parser then hunts for ``SYNC`` again. ``abort``
     (a byte lost on the wire) drops a partial frame silently.
 
@@ -129,8 +130,8 @@ class FrameEncoder(wiring.Component):
 
     def __init__(self, classes: int, *, latency: int, model_id: int):
         self._classes = classes
-        self._ready_body = [Type.READY, VERSION, classes,
-                            *latency.to_bytes(4, "little"), *model_id.to_bytes(4, "little")]
+        # the ready frame between SYNC and CRC: type and payload, as the host decodes them
+        self._ready_body = list(encode(Ready(VERSION, classes, latency, model_id))[1:-1])
         super().__init__({"result": In(stream.Signature(signal_layout(classes))),
                           "latency": In(COUNTER_BITS), "error": In(ERROR_CODE),
                           "announce": In(1), "o": Out(stream.Signature(8))})
@@ -207,8 +208,9 @@ class UartLink(wiring.Component):
     the core), empties the stamp FIFO, restarts the sequence and is answered by a ready
     frame carrying ``latency`` and ``model_id``. ``error`` pulses on every error reported.
 
-    Latency of the link itself: a kline reaches the core one cycle after its CRC byte's
-    stop bit is sampled; a result starts its frame one cycle after it leaves the core.
+    Latency of the link itself: a kline reaches the core three cycles after its CRC byte's
+    stop bit is sampled (the receiver's registered ``o.valid``, then the parser's ``CHECK``
+    and ``EMIT`` states); a result starts its frame one cycle after it leaves the core.
     Throughput: one kline per 23-byte frame time (the result frame, ``10 + classes``
     bytes, is shorter, so the line back never limits it).
     """

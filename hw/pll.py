@@ -47,8 +47,6 @@ class Ecp5Pll:
     clkfb_div: int
     clkop_div: int
 
-    limits = ECP5_LIMITS
-
     @property
     def pfd_hz(self) -> float:
         return self.input_hz / self.clki_div
@@ -88,8 +86,6 @@ class Ice40Pll:
     divr: int
     divf: int
     divq: int
-
-    limits = ICE40_LIMITS
 
     @property
     def pfd_hz(self) -> float:

@@ -12,7 +12,9 @@ from pathlib import Path
 #: Report names of the resources people compare, and the nextpnr cell types behind them.
 RESOURCE_CELLS = {
     "ecp5": {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "DSP": "MULT18X18D", "BRAM": "DP16KD"},
-    # an iCE40 logic cell is one LUT4 plus one flip-flop: both share its count
+    # an iCE40 logic cell is one LUT4 plus one flip-flop: LUT "used" and the LUT and FF
+    # "available" are its count; FF "used" is counted from the netlist's SB_DFF* cells
+    # (resources() takes FF "used" from the netlist on both families)
     "ice40": {"LUT": "ICESTORM_LC", "FF": "ICESTORM_LC", "DSP": "ICESTORM_DSP",
               "BRAM": "ICESTORM_RAM"},
 }

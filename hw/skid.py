@@ -24,7 +24,6 @@ class SkidBuffer(wiring.Component):
     """
 
     latency = 1
-    ii = 1
 
     def __init__(self, layout):
         super().__init__({"i": In(stream.Signature(layout)),

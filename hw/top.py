@@ -8,9 +8,10 @@ from hw.core import SignalCore
 from hw.link import UartLink
 from sw.frames import model_id
 
-#: Classes shown one-hot on the LEDs; a model with more shows its signal in binary.
-ONE_HOT_CLASSES = 5
 LED_WARM, LED_ERROR, LED_HEARTBEAT = 5, 6, 7
+#: Classes shown one-hot on the LEDs below ``LED_WARM``; a model with more shows its signal
+#: in binary there.
+ONE_HOT_CLASSES = LED_WARM
 
 
 class LinkedCore(wiring.Component):
