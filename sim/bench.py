@@ -1,19 +1,21 @@
-"""Bench parts shared by the core and edge benches: driver, monitor, reset, reference, checker.
+"""Bench parts shared by the core and edge benches: driver, monitor, reset, payload codec, checker.
 
 * :class:`KlineDriver` drives ``i`` (one kline per handshake, ``valid`` dropped for random
   gaps) and records the cycle of each input handshake.
 * :class:`SignalMonitor` drives ``o__ready`` (random stalls) and records the cycle and payload
   of each output handshake.
-* :func:`reference` is :func:`sw.golden.run`, the only source of expected values.
-* :func:`check` compares, in order, what the monitor saw with the reference and matches each
-  output with its input for the per-kline latency.
+* :func:`pack_kline` and :func:`decode` are the payload codec (:mod:`hw.layouts`); the
+  amaranth.sim tests use them too. Importing this module needs cocotb installed, not running.
+* :func:`check` compares, in order, what the monitor saw with :func:`sw.golden.run` (the
+  only source of expected values) and matches each output with its input for the
+  per-kline latency.
 
 Reset (:meth:`Bench.reset`) is synchronous: ``rst`` is high for :data:`RESET_CYCLES` rising
 edges. A handshake on a rising edge where ``rst`` is high does not count, on either side.
 Everything accepted before a reset whose output had not been handshaken by then is in
 flight and discarded: the monitor starts a new *epoch* at each reset; the outputs of the
-epoch before must be an in-order prefix of the reference for the klines sent in it, and the
-epoch after must hold exactly one output per kline sent after the reset, matching
+epoch before must be an in-order prefix of :func:`sw.golden.run` on the klines sent in it,
+and the epoch after must hold exactly one output per kline sent after the reset, matching
 :func:`sw.golden.run` on those klines alone (the hardware restarts its warm-up).
 
 Handshakes are sampled at the rising edge (register values before the edge), with
@@ -163,10 +165,6 @@ class Bench:
         self.dut.rst.value = 0
 
 
-def reference(model, klines: Klines) -> golden.Outputs:
-    return golden.run(model, klines)
-
-
 @dataclass
 class Segment:
     """Klines sent between two resets, and what came back for them."""
@@ -196,21 +194,20 @@ class Checked:
 
 
 def decode(payloads, classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``o__payload`` integers -> (signal, raw ``[n, classes]`` signed, warm)."""
+    """``o__payload`` integers -> (signal, raw ``[n, classes]`` signed, warm), read through
+    :func:`hw.layouts.signal_layout`."""
     layout = signal_layout(classes)
-    p = np.array(payloads, dtype=object)
-    sig = layout["signal"]
-    signal = np.array([(v >> sig.offset) & ((1 << sig.width) - 1) for v in p], dtype=np.int64)
-    raw = np.array([[(v >> (layout["raw"].offset + 8 * j)) & 0xFF for j in range(classes)]
-                    for v in p], dtype=np.int64).reshape(len(p), classes)
-    raw = np.where(raw > 127, raw - 256, raw)
-    warm = np.array([(v >> layout["warm"].offset) & 1 for v in p], dtype=bool)
+    views = [layout.from_bits(int(value)) for value in payloads]
+    signal = np.array([view.signal for view in views], dtype=np.int64)
+    raw = np.array([list(view.raw) for view in views], dtype=np.int64).reshape(len(views), classes)
+    warm = np.array([view.warm for view in views], dtype=bool)
     return signal, raw, warm
 
 
 def check(model, segment: Segment) -> Checked:
-    """Compare a segment's outputs with :func:`reference`, in order; latency per kline."""
-    expected = reference(model, segment.klines)
+    """Compare a segment's outputs with :func:`sw.golden.run` on its klines, in order;
+    latency per kline (for the outputs that have an input cycle)."""
+    expected = golden.run(model, segment.klines)
     got = [payload for _, payload in segment.outputs]
     n, sent = len(got), len(segment.klines)
     if n > sent or (n < sent and not segment.cut_by_reset):

@@ -15,8 +15,9 @@ Phases, one stream:
    discarded, see :mod:`sim.bench`); then the rest of the file with backpressure, checked
    against :func:`sw.golden.run` on the klines after the reset alone.
 
-Afterwards the bench idles for twice the declared latency and checks that nothing more
-comes out. Latency is counted in cycles from input handshake to output handshake.
+Afterwards the bench idles for twice the declared latency and II (plus 8 cycles) and
+checks that nothing more comes out. Latency is counted in cycles from input handshake to
+output handshake. The stream needs :data:`MIN_KLINES` klines at least.
 """
 
 from __future__ import annotations
@@ -27,17 +28,30 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from sim.bench import Bench, Checked, Segment, check, cycle
+from sim.bench import Bench, Checked, Segment, check
 from sim.runner import bench_settings
 from sw.artifact import load as load_model
 from sw.klines import load as load_klines
 
 
+#: Klines the full-rate phase needs: two input handshakes give one spacing (the II).
+MIN_FULL_RATE = 2
+#: Fewest klines the bench takes with the default plan (reset halfway, at most half the
+#: klines before it at full rate); ``python -m sim.run`` rejects a smaller ``--limit``.
+MIN_KLINES = 4 * MIN_FULL_RATE
+
+
 def plan(settings: dict, n: int) -> tuple[int, int]:
     """(klines at full rate, kline index of the reset): half the klines before the reset at
-    least go with backpressure, so the reset cuts a busy stream; no reset without klines after it."""
+    least go with backpressure, so the reset cuts a busy stream; no reset without klines
+    after it. A ValueError when fewer than :data:`MIN_FULL_RATE` klines go at full rate
+    (the no-stall latency and the II would go unmeasured)."""
     reset_at = min(settings.get("reset_at", n // 2), n)
     full_rate = min(settings.get("full_rate_klines", 256), reset_at // 2)
+    if full_rate < MIN_FULL_RATE:
+        raise ValueError(f"{n} klines with the reset at kline {reset_at} leave {full_rate} "
+                         f"at full rate; the bench needs {MIN_FULL_RATE} (at least "
+                         f"{MIN_KLINES} klines with the reset halfway)")
     return full_rate, reset_at
 
 
@@ -56,12 +70,10 @@ async def stream_kline_file(dut):
     budget = 64 * declared["latency"] + 64 * declared["ii"] + 1024
     await bench.start()
 
-    first_cycle = None
     fast = await driver.send(rows[:full_rate], 0.0, total=n)
     await monitor.wait_for(full_rate, budget)
     nostall = [out[0] - t for out, t in zip(monitor.epochs[-1], fast)]
     spacing = [b - a for a, b in zip(fast, fast[1:])]
-    first_cycle = fast[0] if fast else cycle()
 
     monitor.stall_probability = stall
     slow = await driver.send(rows[full_rate:reset_at], gap, total=n)
@@ -73,7 +85,7 @@ async def stream_kline_file(dut):
         segments.append(Segment("after reset", klines[reset_at:], after, monitor.epochs[-1],
                                 first_index=reset_at))
     await monitor.wait_for(len(segments[-1].klines), budget * max(n - reset_at, 1))
-    last_cycle = monitor.epochs[-1][-1][0] if monitor.epochs[-1] else cycle()
+    cycles = monitor.epochs[-1][-1][0] - fast[0] + 1   # first input to last output
     await ClockCycles(dut.clk, 2 * declared["latency"] + 2 * declared["ii"] + 8)
 
     total = Checked()
@@ -89,10 +101,10 @@ async def stream_kline_file(dut):
         "latency_cycles": total.latencies,
         "nostall_latency_cycles": nostall,
         "full_rate_klines": full_rate,
-        "ii_cycles": min(spacing) if spacing else None,
-        "ii_max_cycles": max(spacing) if spacing else None,
-        "cycles": last_cycle - first_cycle + 1,
-        "throughput_klines_per_cycle": (n - total.discarded) / (last_cycle - first_cycle + 1),
+        "ii_cycles": min(spacing),
+        "ii_max_cycles": max(spacing),
+        "cycles": cycles,
+        "throughput_klines_per_cycle": total.outputs / cycles,
         "declared": declared,
         "seed": settings.get("seed", 0),
         "gap_probability": gap,
@@ -104,7 +116,6 @@ async def stream_kline_file(dut):
                                    f"sw.golden; first: {total.first_mismatches[0]}")
     assert set(nostall) == {declared["latency"]}, (
         f"no-stall latency {sorted(set(nostall))} cycles, declared {declared['latency']}")
-    if spacing:
-        assert set(spacing) == {declared["ii"]}, (
-            f"initiation interval at full rate {sorted(set(spacing))} cycles, "
-            f"declared {declared['ii']}")
+    assert set(spacing) == {declared["ii"]}, (
+        f"initiation interval at full rate {sorted(set(spacing))} cycles, "
+        f"declared {declared['ii']}")

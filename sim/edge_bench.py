@@ -5,7 +5,9 @@ volume window and single zero volumes, a kline after a week-long gap (the hardwa
 notion of time, nor has the golden model), the largest (2**32 - 1) and smallest (1)
 prices and volumes, warm-up (streams shorter than and just past ``warmup_klines``), and
 random klines with log-uniform prices and volumes over the whole 32-bit range. Every
-output is compared with :func:`sw.golden.run` on the case alone, with random backpressure.
+output is compared with :func:`sw.golden.run` on the case alone, with random backpressure,
+after idling twice the declared latency and II (plus 8 cycles), so an extra output fails
+the case too.
 
 Settings: ``model``, ``seed``, ``gap_probability``, ``stall_probability``, ``declared``,
 ``results``.
@@ -14,11 +16,11 @@ Settings: ``model``, ``seed``, ``gap_probability``, ``stall_probability``, ``dec
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
 
 import cocotb
 import numpy as np
+from cocotb.triggers import ClockCycles
 
 from sim.bench import Bench, Checked, Segment, check
 from sim.runner import bench_settings
@@ -92,14 +94,16 @@ async def extreme_klines(dut):
     model = load_model(settings["model"])
     gap, stall = settings.get("gap_probability", 0.3), settings.get("stall_probability", 0.3)
     declared = settings["declared"]
+    idle = 2 * declared["latency"] + 2 * declared["ii"] + 8
     bench = Bench(dut, settings.get("seed", 0))
     await bench.start()
+    bench.monitor.stall_probability = stall
     total, cases = Checked(), {}
     for name, case in edge_cases(settings.get("seed", 0), model.features.warmup_klines).items():
-        bench.monitor.stall_probability = stall
         in_cycles = await bench.driver.send(case.rows(), gap)
         await bench.monitor.wait_for(len(case), 64 * len(case) * (declared["latency"]
                                                                     + declared["ii"] + 8))
+        await ClockCycles(dut.clk, idle)   # a late extra output would land here
         result = check(model, Segment(name, case, in_cycles, bench.monitor.epochs[-1]))
         cases[name] = {"klines": len(case), "mismatches": result.mismatches}
         total.add(result)

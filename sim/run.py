@@ -7,7 +7,8 @@
 Exports the core's Verilog for the model (:mod:`hw.export`) into
 ``<build>/<config>/``, streams the file through it with :mod:`sim.core_bench` on Icarus
 Verilog (random backpressure, a reset mid-stream, every output checked against
-``sw.golden``), times the software reference on this machine, and writes
+``sw.golden``), times the software reference on this machine (klines spread over the
+whole file, whatever ``--limit``), and writes
 ``latency.json``, ``latency.md`` and ``latency.png`` under ``--reports``.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from hw.export import export
 from sim import report
+from sim.core_bench import MIN_KLINES
 from sim.runner import ROOT, SimulationError, run_bench, waves_path
 from sw.artifact import ArtifactError, load as load_model
 from sw.klines import KlineError, load as load_klines
@@ -66,7 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="build/model", help="model artifact directory")
     parser.add_argument("--config", choices=CONFIGS, default="parallel")
     parser.add_argument("--waves", action="store_true", help="dump an FST waveform")
-    parser.add_argument("--limit", type=int, help="first N klines only")
+    parser.add_argument("--limit", type=int,
+                        help=f"first N klines only (at least {MIN_KLINES})")
     parser.add_argument("--seed", type=int, default=0, help="backpressure pattern")
     parser.add_argument("--gap", type=probability, default=0.2,
                         help="share of cycles the input is idle (default 0.2)")
@@ -75,13 +78,20 @@ def main(argv=None) -> int:
     parser.add_argument("--reports", default="build/reports", help="report directory")
     parser.add_argument("--build", default="build/sim", help="simulation build root")
     args = parser.parse_args(argv)
-    if args.limit is not None and args.limit < 1:
-        parser.error("--limit must be at least 1")
+    if args.limit is not None and args.limit < MIN_KLINES:
+        parser.error(f"--limit must be at least {MIN_KLINES}, the fewest klines the core "
+                     f"bench measures latency and II on (got {args.limit})")
     try:
         model = load_model(args.model)
-        klines = load_klines(args.data)[:args.limit]
-        if not len(klines):
-            raise KlineError(f"{args.data}: no klines")
+        everything = load_klines(args.data)
+        klines = everything[:args.limit]
+        if len(klines) < MIN_KLINES:
+            raise KlineError(f"{args.data}: {len(klines)} klines, the core bench needs at "
+                             f"least {MIN_KLINES}")
+        history = model.features.warmup_klines
+        if len(everything) <= history:
+            raise KlineError(f"{args.data}: {len(everything)} klines, timing the software "
+                             f"reference needs more than the model's warm-up ({history})")
     except ArtifactError as error:
         print(f"error: {error}. Train one with `python -m sw.train --data {args.data}`.",
               file=sys.stderr)
@@ -103,8 +113,10 @@ def main(argv=None) -> int:
             return 1
         results = json.loads(measured.read_text())
     results["simulation_s"] = time.monotonic() - start
-    print(f"timing the software reference on {report.SOFTWARE_SAMPLES} klines")
-    timings = report.software_timings(model, klines)
+    # on the whole file: a short --limit may leave no kline with the history features need
+    print(f"timing the software reference on "
+          f"{min(report.SOFTWARE_SAMPLES, len(everything) - history)} klines of the file")
+    timings = report.software_timings(model, everything)
     about = {"config": args.config, "data": str(args.data), "model": str(args.model),
              "scheme": scheme_name(model), "simulation_s": results["simulation_s"]}
     latency = report.latency_report(results, timings,

@@ -21,6 +21,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
 
+from hw.top import LED_ERROR, LED_WARM, ONE_HOT_CLASSES
 from sim.runner import CLOCK_NS, bench_settings
 from sw import artifact, frames, golden
 from sw.klines import load
@@ -100,7 +101,9 @@ async def klines_over_uart(dut):
 
     leds = int(dut.leds.value)
     last = int(expected.signal[-1])
-    assert leds & 0x1F == (1 << last if classes <= 5 else last), f"leds {leds:08b}"
-    assert (leds >> 5) & 1 == int(expected.warm[-1]) and (leds >> 6) & 1 == 1, f"leds {leds:08b}"
+    assert leds & ((1 << LED_WARM) - 1) == (1 << last if classes <= ONE_HOT_CLASSES
+                                            else last), f"leds {leds:08b}"
+    assert (leds >> LED_WARM) & 1 == int(expected.warm[-1]) and (leds >> LED_ERROR) & 1 == 1, \
+        f"leds {leds:08b}"
     dut._log.info(f"{len(rows)} klines over UART: every reply bit-exact vs sw.golden, "
                   f"latency {latency} cycles each, corrupted frame rejected")

@@ -8,35 +8,27 @@ import numpy as np
 import pytest
 
 from hw.core import CONFIGS, SignalCore, resolve_config
-from stream_sim import simulate, unpack_vector
-from sw import golden
-from sw.klines import FIELDS, WORD_BITS
+from sim.bench import Segment, check, pack_kline
+from stream_sim import simulate
 
 #: Klines of the full run that see random gaps in valid and ready (the rest run at full rate).
 BACKPRESSURE_KLINES = 1500
 
 
 def payloads(klines):
-    matrix = klines.matrix().astype(object)
-    return [sum(int(v) << (WORD_BITS * n) for n, v in enumerate(row)) for row in matrix]
+    return [pack_kline(row) for row in klines.rows()]
 
 
-def decode(values, classes):
-    bits = (classes - 1).bit_length()
-    signals = [value & ((1 << bits) - 1) for value in values]
-    raw_warm = [unpack_vector(value, classes, bits) for value in values]
-    return signals, [codes for codes, _ in raw_warm], [w for _, w in raw_warm]
-
-
-def check_against_golden(model, klines, values):
-    expected = golden.run(model, klines)
-    signals, raw, warm = decode(values, len(model.classes))
-    assert len(values) == len(klines), "klines lost or duplicated"
-    mismatch = [n for n in range(len(klines))
-                if (signals[n], raw[n], warm[n]) != (int(expected.signal[n]),
-                                                      tuple(map(int, expected.raw[n])),
-                                                      bool(expected.warm[n]))]
-    assert not mismatch, f"{len(mismatch)} klines differ, first at {mismatch[0]}"
+def check_against_golden(model, klines, values, *, cut_by_reset=False):
+    """``values`` (``o`` payloads, in order) against sw.golden.run on ``klines``, with the
+    cocotb benches' checker (:func:`sim.bench.check`): one output per kline, or with
+    ``cut_by_reset`` an in-order prefix (the klines in flight at a reset are lost)."""
+    if not cut_by_reset:
+        assert len(values) == len(klines), "klines lost or duplicated"
+    result = check(model, Segment("amaranth.sim", klines, [], [(0, v) for v in values],
+                                  cut_by_reset=cut_by_reset))
+    assert result.mismatches == 0, (f"{result.mismatches} klines differ, first: "
+                                    f"{result.first_mismatches[0]}")
 
 
 def test_core_parallel_every_kline(default_model, klines_5m):
@@ -76,6 +68,8 @@ def test_core_reset_mid_stream(default_model, klines_5m):
     klines = klines_5m[5000:5120]
     core = SignalCore(default_model, "parallel")
     run = simulate(core, payloads(klines), reset_at=50, out_gaps=0.3)
+    assert run.outputs, "no output before the reset"
+    check_against_golden(default_model, klines[:50], run.outputs, cut_by_reset=True)
     check_against_golden(default_model, klines[50:], run.after_reset)
 
 

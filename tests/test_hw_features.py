@@ -10,6 +10,7 @@ import pytest
 import stream_sim as stream
 
 from hw.features import FeatureExtractor
+from sim.bench import pack_kline
 from sw.features import FEATURES, FeatureSpec, features_int, warm
 from sw.klines import FIELDS, INSTRUMENTS, WORD_BITS, Klines
 
@@ -30,17 +31,13 @@ def golden(klines, spec):
             for row, w in zip(features_int(klines, spec), warm(klines, spec))]
 
 
-def pack(row):
-    return sum(value << (WORD_BITS * n) for n, value in enumerate(row))
-
-
 def simulate(spec, rows, *, folded, in_gaps=0.0, out_gaps=0.0, reset_at=None, seed=0):
     """Run ``rows`` through the extractor (:func:`stream_sim.simulate`); returns
     ``(outputs, in_cycles, out_cycles, dut)``: decoded outputs in order, and the cycle of
     each input/output handshake. With ``reset_at`` (a one-cycle synchronous reset after
     that many input handshakes; klines in flight are lost) outputs are (before, after)."""
     dut = FeatureExtractor(spec, folded=folded)
-    run = stream.simulate(dut, [pack(row) for row in rows], in_gaps=in_gaps,
+    run = stream.simulate(dut, [pack_kline(row) for row in rows], in_gaps=in_gaps,
                           out_gaps=out_gaps, reset_at=reset_at, seed=seed)
     count = len(spec.names)
     outputs, after = ([stream.unpack_vector(value, count) for value in values]
@@ -107,6 +104,7 @@ def test_reset_mid_stream(klines_5m, folded):
     split = len(rows) * 2 // 3
     (before, after), *_ = simulate(SPEC, rows, folded=folded, in_gaps=0.2, out_gaps=0.2,
                                    reset_at=split, seed=3)
+    assert before, "no output before the reset"
     assert before == golden(klines_of(rows[:split]), SPEC)[:len(before)]
     assert after == golden(klines_of(rows[split:]), SPEC)
 

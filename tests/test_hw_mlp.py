@@ -6,6 +6,7 @@ import pytest
 
 from hw.argmax import Argmax
 from hw.mlp import MLP, check_multipliers
+from sim.bench import decode
 from stream_sim import pack_vector, simulate, unpack_vector
 from sw import golden
 from sw.artifact import random_model
@@ -60,10 +61,9 @@ def test_argmax_first_maximum(classes):
     dut = Argmax(classes)
     run = simulate(dut, [pack_vector(row, n % 2) for n, row in enumerate(raw)],
                    in_gaps=0.3, out_gaps=0.5)
-    bits = (classes - 1).bit_length()
-    signals = [value & ((1 << bits) - 1) for value in run.outputs]
-    assert signals == list(golden.argmax(raw))
-    assert [unpack_vector(value, classes, bits) for value in run.outputs] == [
+    signals, codes, warm = decode(run.outputs, classes)
+    assert signals.tolist() == list(golden.argmax(raw))
+    assert list(zip(map(tuple, codes.tolist()), warm.tolist())) == [
         (tuple(map(int, row)), bool(n % 2)) for n, row in enumerate(raw)]
     isolated = simulate(dut, [pack_vector(row, 0) for row in raw[:5]], isolated=True)
     assert set(np.subtract(isolated.out_cycles, isolated.in_cycles)) == {dut.latency}

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from sim.run import main as sim_run, simulate
+from sim.core_bench import MIN_KLINES, plan
+from sim.run import export_core, main as sim_run, simulate
 from sim.runner import run_bench
-from sim.run import export_core
 from sw.artifact import save
 
 CORE_KLINES = 3000
@@ -95,7 +95,9 @@ def test_run_writes_the_latency_report(model_dir, data_dir, tmp_path, capsys):
     assert report["ii"] == report["declared_ii"]
     assert set(report["latency_cycles"]) == {"min", "median", "max"}
     assert report["hw_latency_ns"] == pytest.approx(
-        report["declared_latency"] * 1e3 / report["clock_mhz"])
+        report["nostall_latency_cycles"]["median"] * 1e3 / report["clock_mhz"])
+    assert report["hw_throughput_mklines_per_s"] == pytest.approx(
+        report["clock_mhz"] / report["ii"])
     assert report["sw_float_us"] > 0 and report["sw_golden_us"] > 0
     assert "mismatches" in (tmp_path / "reports" / "latency.md").read_text()
     assert (tmp_path / "reports" / "latency.png").stat().st_size > 10_000
@@ -114,3 +116,17 @@ def test_run_rejects_a_bad_kline_file(model_dir, tmp_path, capsys):
     bad.write_text("time,price\n1,2\n")
     assert sim_run(["--data", str(bad), "--model", str(model_dir)]) == 1
     assert "header" in capsys.readouterr().err
+
+
+def test_run_rejects_a_limit_below_the_bench_minimum(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        sim_run(["--data", "unread.csv", "--limit", str(MIN_KLINES - 1)])
+    assert exit_.value.code == 2
+    assert f"error: --limit must be at least {MIN_KLINES}" in capsys.readouterr().err
+
+
+def test_bench_plan_measures_latency_and_ii_from_its_minimum():
+    full_rate, reset_at = plan({}, MIN_KLINES)
+    assert full_rate >= 2 and reset_at < MIN_KLINES   # an II to measure, klines after the reset
+    with pytest.raises(ValueError, match=f"at least {MIN_KLINES} klines"):
+        plan({}, MIN_KLINES - 1)

@@ -72,11 +72,7 @@ def test_tx_bit_timing():
     got = []
 
     async def producer(ctx):
-        for byte in data:
-            ctx.set(tx.i.payload, byte)
-            ctx.set(tx.i.valid, 1)
-            await ctx.tick().until(tx.i.ready)
-        ctx.set(tx.i.valid, 0)
+        await put(ctx, tx.i, data)
 
     async def line(ctx):
         got.append(await receive(ctx, tx.tx, len(data), BIT))
