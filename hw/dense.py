@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Array, ClockSignal, Const, Instance, Module, Mux, Signal, signed,
+                          unsigned)
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,16 +13,17 @@ from sw.artifact import MULTIPLIER_BITS, MAX_REQUANT_SHIFT, QuantizedLayer
 
 #: Adder-tree levels between two pipeline registers of the fully parallel layer (each level
 #: is one carry chain of about 20 bits; the tree's first stage has one level, behind the skid
-#: buffer multiplexer in front of a layer). Measured with this plan: the MLP alone (default
-#: 7-16-3 model) placed on a ULX3S-85F by nextpnr at a 125 MHz target reached 124.12 MHz,
-#: its critical path the last requantization stage (one adder, the clamp compare chain and
-#: the output multiplexer).
+#: buffer multiplexer in front of a layer).
 LEVELS_PER_STAGE = 2
 #: Folded layer: an accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a
 #: wider one is split at :data:`SPLIT_BITS` into two DSP products, registered, then added
 #: in a stage of their own (a DSP and a carry chain in series are too slow).
 DSP_BITS = 18
 SPLIT_BITS = 17
+#: Parallel layer: an accumulator up to this many bits wider than :data:`SPLIT_BITS` still
+#: needs one DSP per output for its multiply by ``M`` (its top bits select precomputed
+#: constants, see :meth:`Dense._requantize_in_dsps`); a wider one multiplies with shifted adds.
+TABLE_BITS = 3
 #: Pipeline stages of the folded layer after its step counter: ROM read + operand select,
 #: multiply, accumulate (then the requantization multiply and rounding, as in parallel).
 FOLDED_STAGES = 3
@@ -68,11 +70,26 @@ def add_terms(left, right=None):
     return False, (b - a if left_negative else a - b)
 
 
-def add_levels(sums, levels: int):
-    """``levels`` levels of pairwise :func:`add_terms` on each list of terms in ``sums``."""
-    for _ in range(levels):
+def add_levels(m: Module, sums, levels: int):
+    """``levels`` levels of pairwise :func:`add_terms` on each list of terms in ``sums``.
+
+    Each level's sums but the last are kept wires: Yosys would otherwise merge the levels
+    into one multi-operand sum and build it as a carry-save tree of LUT full adders (two
+    LUTs per bit and operand) in front of one carry chain. Adders in series each get their
+    own carry chain (one LUT per bit), and a ripple-carry sum feeding another costs little
+    more delay than one: its low bits are ready first."""
+    for level in range(levels):
         sums = [[add_terms(*terms[k:k + 2]) for k in range(0, len(terms), 2)] for terms in sums]
+        if level < levels - 1:
+            sums = [[(negative, kept(m, value)) for negative, value in terms] for terms in sums]
     return sums
+
+
+def kept(m: Module, value):
+    """``value`` through a wire Yosys keeps."""
+    wire = Signal(value.shape(), attrs={"keep": 1})
+    m.d.comb += wire.eq(value)
+    return wire
 
 
 def total(terms):
@@ -96,6 +113,34 @@ def requantize(product, pre_shift, zero_point: int, output_min: int):
     too_low = half < 2 * output_min - rounding
     in_range = (half[:9] + rounding)[1:9].as_signed()
     return Mux(too_high, 127, Mux(too_low, output_min, in_range))
+
+
+def registered_product(m: Module, platform, advance, value, multiplier: int, name: str):
+    """``value * multiplier`` (``value`` at most 18 bits signed or 17 unsigned, ``multiplier``
+    a constant below 2**17), registered on ``advance``. On an ECP5 the register is the
+    output register of a MULT18X18D (inputs straight from ``value``, ``advance`` its clock
+    enable), so no route follows the multiplier inside the cycle: the DSP row is far from
+    most logic. Elsewhere (simulation, other FPGAs) ``*`` and a register, which synthesis
+    maps as it can."""
+    product = Signal(signed(len(value) + multiplier.bit_length() + 1), name=name)
+    if getattr(platform, "family", None) != "ecp5":
+        with m.If(advance):
+            m.d.sync += product.eq(value * multiplier)
+        return product
+    a = Signal(signed(DSP_BITS), name=f"{name}_a")
+    p = Signal(signed(2 * DSP_BITS), name=f"{name}_p")
+    b = Const(multiplier, DSP_BITS)
+    m.d.comb += [a.eq(value), product.eq(p)]
+    m.submodules[f"{name}_dsp"] = Instance(
+        "MULT18X18D",
+        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+        i_CLK0=ClockSignal(), i_CE0=advance, i_RST0=Const(0),
+        i_SIGNEDA=Const(1), i_SIGNEDB=Const(1), i_SOURCEA=Const(0), i_SOURCEB=Const(0),
+        **{f"i_A{k}": a[k] for k in range(DSP_BITS)},
+        **{f"i_B{k}": b[k] for k in range(DSP_BITS)},
+        **{f"i_C{k}": Const(0) for k in range(DSP_BITS)},
+        **{f"o_P{k}": p[k] for k in range(2 * DSP_BITS)})
+    return product
 
 
 def mac_lanes(layer: QuantizedLayer, multipliers: int | None) -> int:
@@ -126,12 +171,15 @@ class Dense(wiring.Component):
 
     Fully parallel (``multipliers`` = ``None`` or ``inputs * outputs``): every weight is a
     constant folded into logic as canonical-signed-digit shifted adds (binary weights: one add
-    or subtract), summed by an adder tree registered every :data:`LEVELS_PER_STAGE` levels,
-    then the multiply by the constant ``M_j`` as a second pipelined tree of shifted adds,
-    whose last stage also rounds, shifts, adds the zero-point and clamps. No DSP and no ROM
-    here: a ROM read would add a cycle and every word is needed on every cycle anyway.
-    Latency ``tree stages + multiply stages`` cycles (5 and 6 for the default 7-16-3
-    model), one vector per cycle (``ii = 1``).
+    or subtract), summed by an adder tree registered every :data:`LEVELS_PER_STAGE` levels
+    (like signs paired first, so a tree has few subtractions). Then the multiply by the
+    constant ``M_j``: for an accumulator up to :data:`SPLIT_BITS` + :data:`TABLE_BITS`
+    bits wide, two stages around one DSP per output (:meth:`_requantize_in_dsps`), else a
+    second pipelined tree of shifted adds; the last stage rounds, shifts, adds the
+    zero-point and clamps. No ROM here: a ROM read would add a cycle and every word is
+    needed on every cycle anyway. Latency ``tree stages + multiply stages`` cycles (5 and
+    6 for the default 7-16-3 model, both layers multiplying in DSPs), one vector per cycle
+    (``ii = 1``).
 
     Folded (``multipliers`` = ``P``, a divisor of ``outputs``): ``P`` MAC lanes (8x8 multipliers
     for INT8, 8x4 for INT4, add/subtract for binary) step through the ``inputs * outputs / P``
@@ -182,8 +230,17 @@ class Dense(wiring.Component):
     def latency(self) -> int:
         """Cycles from the input handshake to ``o.valid`` (``o.ready`` high)."""
         if self._parallel:   # dot product, then multiply by M and round + clamp
-            return len(self._tree_levels) + len(self._requant_levels)
+            requantization = 2 if self._dsp_requantization else len(self._requant_levels)
+            return len(self._tree_levels) + requantization
         return self.ii + FOLDED_STAGES + 2 + self._split   # ..., multiply (+ add), round
+
+    @property
+    def _dsp_requantization(self) -> bool:
+        """Whether the parallel layer multiplies by ``M`` in DSPs (see
+        :meth:`_requantize_in_dsps`) rather than with shifted adds: when the accumulator is
+        at most :data:`TABLE_BITS` wider than the DSP's unsigned :data:`SPLIT_BITS`, as in
+        both layers of the default model."""
+        return len(Signal(self._acc_range)) <= SPLIT_BITS + TABLE_BITS
 
     @property
     def _split(self) -> bool:
@@ -231,7 +288,7 @@ class Dense(wiring.Component):
         m = Module()
         advance = ~self.o.valid | self.o.ready
         if self._parallel:
-            self._elaborate_parallel(m, advance)
+            self._elaborate_parallel(m, advance, platform)
         else:
             self._elaborate_folded(m, advance)
         return m
@@ -251,14 +308,14 @@ class Dense(wiring.Component):
         registered after each stage's number of levels in ``level_plan``; ``passengers``
         are delayed alongside. Returns the terms left and the delayed passengers."""
         for stage, levels in enumerate(level_plan):
-            sums = add_levels(sums, levels)
+            sums = add_levels(m, sums, levels)
             sums = [list(zip([negative for negative, _ in terms], self._stage(
                         m, advance, [value for _, value in terms], f"{name}{stage}_{j}")))
                     for j, terms in enumerate(sums)]
             passengers = self._stage(m, advance, passengers, f"{name}{stage}_passengers")
         return sums, passengers
 
-    def _elaborate_parallel(self, m, advance):
+    def _elaborate_parallel(self, m, advance, platform):
         layer = self._layer
         x = self.i.payload.features
         m.d.comb += self.i.ready.eq(advance)
@@ -268,24 +325,77 @@ class Dense(wiring.Component):
             bias = int(layer.bias[j])
             terms = [(bias < 0, Const(abs(bias)))] if bias else []
             terms += [(sign < 0, x[i] << shift) for i, sign, shift in self._terms(j)]
+            # like signs side by side: pairs add, and only where the two runs meet is there
+            # a subtraction (whose inverted operand costs a LUT per bit in front of the chain)
+            terms.sort(key=lambda term: term[0])
             sums.append(terms or [(False, Const(0))])
 
         sums, (valid, warm) = self._adder_tree(
             m, advance, sums, self._tree_levels, [self.i.valid, self.i.payload.warm], "sum")
         accumulators = [Signal(self._acc_range, name=f"acc_{j}") for j in range(layer.outputs)]
         m.d.comb += [acc.eq(total(terms)) for acc, terms in zip(accumulators, sums)]
+        if self._dsp_requantization:
+            self._requantize_in_dsps(m, advance, platform, accumulators, valid, warm)
+            return
         *registered, last = self._requant_levels
         sums, (valid, warm) = self._adder_tree(
             m, advance, [[(sign < 0, acc << shift) for sign, shift in csd(int(M))] or
                          [(False, Const(0))] for acc, M in zip(accumulators, layer.multiplier)],
             registered, [valid, warm], "product")
-        products = [total(terms) for terms in add_levels(sums, last - 1)]
+        products = [total(terms) for terms in add_levels(m, sums, last - 1)]
 
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
             for j, product in enumerate(products):
                 m.d.sync += self.o.payload.features[j].eq(requantize(
                     product, int(layer.shift[j]) - 1, layer.output_zero_point, layer.output_min))
+
+    def _requantize_in_dsps(self, m, advance, platform, accumulators, valid, warm):
+        """Two stages: ``low * M`` in a DSP, registered beside three constants chosen by the
+        accumulator's top bits ``high`` (``acc = high * 2**SPLIT_BITS + low``; with no top
+        bits, ``low = acc`` and the constants are fixed); then three carry chains side by
+        side and the clamp multiplexer. With ``P = low * M`` and ``s`` the shift,
+        ``y = (P + offset) >> s`` for ``offset = (high * M << SPLIT_BITS) + 2**(s-1) +
+        zp * 2**s`` (the rounding and the zero-point folded in), clamped to 127 where
+        ``P >= 128 * 2**s - offset`` and to ``output_min`` where
+        ``P < output_min * 2**s - offset``. No adder sits in series with a compare."""
+        layer = self._layer
+        split = self._split
+        products, offsets, highs, lows = [], [], [], []
+        for j, acc in enumerate(accumulators):
+            multiplier, shift = int(layer.multiplier[j]), int(layer.shift[j])
+
+            def constants(high):
+                offset = ((high * multiplier) << SPLIT_BITS if split else 0) + \
+                    (1 << (shift - 1)) + (layer.output_zero_point << shift)
+                return (offset, (128 << shift) - offset, (layer.output_min << shift) - offset)
+
+            low = acc[:SPLIT_BITS] if split else acc
+            products.append(registered_product(m, platform, advance, low, multiplier,
+                                               f"product_{j}"))
+            if not split:
+                for column, value in zip((offsets, highs, lows), constants(0)):
+                    column.append(Const(value))
+                continue
+            high = acc[SPLIT_BITS:].as_signed()
+            tops = range(-(1 << len(high) - 1), 1 << len(high) - 1)
+            for column, values, name in zip((offsets, highs, lows),
+                                            zip(*(constants(h) for h in tops)),
+                                            ("offset", "clamp_high", "clamp_low")):
+                register = Signal(range(min(values), max(values) + 1), name=f"{name}_{j}")
+                with m.If(advance), m.Switch(high):
+                    for h, value in zip(tops, values):
+                        with m.Case(h):
+                            m.d.sync += register.eq(value)
+                column.append(register)
+        valid, warm = self._stage(m, advance, [valid, warm], "product_passengers")
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
+            for j, (product, offset, high, low) in enumerate(
+                    zip(products, offsets, highs, lows)):
+                value = ((product + offset) >> int(layer.shift[j]))[:8].as_signed()
+                m.d.sync += self.o.payload.features[j].eq(
+                    Mux(product >= high, 127, Mux(product < low, layer.output_min, value)))
 
     def _elaborate_folded(self, m, advance):
         layer, lanes = self._layer, self._lanes

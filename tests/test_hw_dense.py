@@ -75,6 +75,21 @@ def test_dense_requantization_extremes():
         check(layer, multipliers, x, out_gaps=0.3)
 
 
+def test_dense_dsp_requantization_every_table_entry():
+    """A 20-bit accumulator: its low 17 bits are multiplied by ``M`` (a DSP), its top 3 pick
+    one of 8 precomputed constants. Output ``j``'s bias sits in the middle of top-bits value
+    ``j - 4``, so every entry is used; the shifts put outputs in range and at both clamps."""
+    layer = random_layer(5, 3, 8, 8, relu=False)
+    layer.bias[:] = [(j - 4) * 2 ** 17 + 2 ** 16 for j in range(8)]
+    layer.shift[:] = [26, 26, 26, 27, 25, 26, 28, 26]
+    x = random_inputs(9, 80, 3)
+    dut, _ = check(layer, None, x, out_gaps=0.3)
+    assert dut._dsp_requantization and dut._split
+    assert set((golden.accumulate(layer, x) >> 17).ravel()) == set(range(-4, 4))
+    y = golden.dense(layer, x)
+    assert (y[:, 0] == -128).any() and (y[:, 0] > -128).any() and (y[:, 7] == 127).all()
+
+
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("multipliers", [None, 1, 4])
 def test_dense_latency_and_ii(multipliers, wide):
@@ -106,3 +121,30 @@ def test_dense_reset_mid_stream():
 def test_dense_bad_multipliers(multipliers, reason):
     with pytest.raises(ValueError, match=reason):
         mac_lanes(random_layer(1, 5, 6, 8), multipliers)
+
+
+def test_dense_requantization_on_ecp5_uses_the_dsp_output_register():
+    """Built for an ECP5, each output's multiply by ``M`` is a MULT18X18D whose output
+    register (clock enable: the layer's advance) is the product register; simulation and
+    other FPGAs get ``*`` and a register, which every other test here checks bit for bit."""
+    from amaranth.hdl import Fragment, Instance
+
+    class ECP5:
+        family = "ecp5"
+
+    layer = random_layer(11, 7, 8, 8)
+    dsps = [fragment for fragment, *_ in Fragment.get(Dense(layer), ECP5()).subfragments
+            if isinstance(fragment, Instance)]
+    assert len(dsps) == layer.outputs
+    for dsp in dsps:
+        assert dsp.type == "MULT18X18D"
+        assert dsp.parameters == {"REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": "CE0",
+                                  "REG_OUTPUT_RST": "RST0"}
+        ports = {name: value for name, (value, _) in dsp.ports.items()}
+        assert {f"{port}{bit}" for port in "AB" for bit in range(18)} <= set(ports)
+        assert {f"P{bit}" for bit in range(36)} <= set(ports)
+        assert repr(ports["CLK0"]) == "(clk sync)"
+        assert repr(ports["CE0"]) == "(| (~ (sig o__valid)) (sig o__ready))"
+        assert ports["SIGNEDA"].value == 1 and ports["RST0"].value == 0
+    assert [d for d in Fragment.get(Dense(layer), None).subfragments
+            if isinstance(d[0], Instance)] == []
