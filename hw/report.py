@@ -70,7 +70,7 @@ def markdown(report: dict) -> str:
         f"| clock | {clock['achieved_mhz']:g} MHz from a {clock['source_mhz']:g} MHz oscillator "
         f"(requested {clock['requested_mhz']:g} MHz) |",
         f"| fmax (nextpnr) | {report['fmax_mhz']:.2f} MHz, target {report['target_mhz']:g} MHz: "
-        f"{'met' if report['timing_met'] else 'NOT met'} |",
+        f"{'met' if report['timing_met'] else 'NOT met'} (placement seed {report['seed']}) |",
         f"| latency | {report['latency_cycles']} cycles = {report['latency_ns']:.1f} ns at fmax, "
         f"{report['latency_ns_at_clock']:.1f} ns at the clock |",
         f"| initiation interval | {report['ii']} cycles "

@@ -184,9 +184,13 @@ def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
     assert report["timing_met"] is False and report["bitstream"] is None
     assert not list((tmp_path / "icebreaker").glob("trader.*"))
     report, _ = run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200,
-                          allow_timing_failure=True)
+                          allow_timing_failure=True, seed=7, keep_files=True)
     assert report["timing_met"] is False and (tmp_path / "icebreaker" / "trader.bit").exists()
     assert "timing NOT met" in (tmp_path / "icebreaker" / "report.md").read_text()
+    assert "NOT met (placement seed 7)" in (
+        tmp_path / "icebreaker" / "report.md").read_text()
+    script = (tmp_path / "icebreaker" / "work" / "build_trader.sh").read_text()
+    assert report["seed"] == 7 and "--seed 7" in script
 
 
 def test_impossible_baud_rate_is_a_usage_error(capsys, model_dir):
