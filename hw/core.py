@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.argmax import Argmax
@@ -43,10 +43,14 @@ class SignalCore(wiring.Component):
 
     Latency (input handshake to ``o.valid``, ``o.ready`` high, idle core) is the sum of the
     stages' latencies plus one cycle for each :class:`hw.skid.SkidBuffer` between two
-    stages (it keeps stall logic and operand multiplexers local to a stage); ``ii``
-    (cycles between klines accepted back to back) the largest stage ``ii``. Backpressure
-    on ``o`` stalls the core without losing a kline; a
-    synchronous reset empties it and restarts the feature warm-up.
+    stages (it keeps operand multiplexers local to a stage); ``ii`` (cycles between klines
+    accepted back to back) the largest stage ``ii``.
+
+    The stages never stall, so no clock enable spans the core: backpressure on ``o`` fills
+    a queue of :attr:`credits` entries instead, and ``i.ready`` (a compare of a counter)
+    admits a kline only while fewer than :attr:`credits` are outstanding. The queue is
+    bypassed while empty, so it adds no cycle. Nothing is lost, duplicated or reordered; a
+    synchronous reset empties the core and restarts the feature warm-up.
 
     Parameters
     ----------
@@ -68,6 +72,7 @@ class SignalCore(wiring.Component):
         self.mlp = MLP(model, multipliers)
         self.argmax = Argmax(len(model.classes))
         self._stages = [self.features, self.mlp, self.argmax]
+        self._classes = len(model.classes)
         super().__init__({
             "i": In(stream.Signature(KLINE)),
             "o": Out(stream.Signature(signal_layout(len(model.classes)))),
@@ -85,10 +90,42 @@ class SignalCore(wiring.Component):
     def ii(self) -> int:
         return max(stage.ii for stage in self._stages)
 
+    @property
+    def credits(self) -> int:
+        """Klines admitted and not yet delivered, at most: what the pipeline can hold at
+        full rate, plus one."""
+        return -(-self.latency // self.ii) + 1
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.features = self.features
         m.submodules.mlp = self.mlp
         m.submodules.argmax = self.argmax
-        chain(m, wiring.flipped(self.i), self._stages, wiring.flipped(self.o))
+        # The stages never stall: their last o.ready is 1, so every clock enable folds away.
+        # Backpressure on o is absorbed by a queue of `credits` entries; a kline is admitted
+        # only while fewer than `credits` are outstanding, so the queue cannot overflow.
+        admit = stream.Signature(KLINE).create()
+        last = stream.Signature(signal_layout(self._classes)).create()
+        chain(m, admit, self._stages, wiring.flipped(last))
+        outstanding = Signal(range(self.credits + 1))
+        room = outstanding < self.credits
+        m.d.comb += [
+            admit.payload.eq(self.i.payload),
+            admit.valid.eq(self.i.valid & room),
+            self.i.ready.eq(admit.ready & room),
+            last.ready.eq(1),
+        ]
+        m.d.sync += outstanding.eq(outstanding + (self.i.valid & self.i.ready)
+                                   - (self.o.valid & self.o.ready))
+        m.submodules.queue = queue = fifo.SyncFIFO(width=len(last.payload.as_value()),
+                                                   depth=self.credits)
+        # an empty queue hands a result straight on: no cycle added
+        bypass = ~queue.r_rdy
+        m.d.comb += [
+            self.o.valid.eq(queue.r_rdy | last.valid),
+            self.o.payload.eq(Mux(bypass, last.payload, queue.r_data)),
+            queue.r_en.eq(self.o.ready),
+            queue.w_data.eq(last.payload),
+            queue.w_en.eq(last.valid & ~(bypass & self.o.ready)),
+        ]
         return m
