@@ -65,8 +65,9 @@ class Options:
     allow_timing_failure: bool = False
     keep_files: bool = False
     out: Path = Path("build")
-    #: nextpnr's placement seed: fmax moves with it (the default model on the ULX3S-85F at
-    #: 100 MHz: 110.24, 112.01 and 109.81 MHz with seeds 1, 2 and 3, measured).
+    #: nextpnr's placement seed: fmax moves with it by several percent (measured on one
+    #: netlist of the default ULX3S-85F design, commit 50e635a, at 100 MHz: 119.39, 105.31
+    #: and 114.65 MHz with seeds 1, 2 and 3).
     seed: int = 1
 
     @property
