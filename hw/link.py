@@ -117,7 +117,8 @@ class FrameEncoder(wiring.Component):
     sampled in the same cycle, and the next sequence number), a ready notice requested by
     a pulse on ``announce`` (which also restarts the sequence at 0), or the pending error
     (``error`` latches a code; a newer code replaces one not yet sent). ``result.ready`` is
-    high only between frames, so a busy line stalls the core and nothing is lost.
+    high only between frames, so a busy line holds results back (in the core's queue, then
+    at its input) and nothing is lost.
 
     Members
     -------
