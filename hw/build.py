@@ -105,7 +105,7 @@ def main(argv=None) -> int:
                         help="design clock (default: the board's, e.g. 100 for ulx3s)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate")
     parser.add_argument("--program", action="store_true", help="program the board after")
-    parser.add_argument("--seed", type=int, default=1,
+    parser.add_argument("--seed", type=int, default=Options.seed,
                         help="nextpnr placement seed (fmax varies with it by several %%)")
     parser.add_argument("--allow-timing-failure", action="store_true",
                         help="keep the bitstream even when fmax is below the clock")

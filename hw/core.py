@@ -72,7 +72,6 @@ class SignalCore(wiring.Component):
         self.mlp = MLP(model, multipliers)
         self.argmax = Argmax(len(model.classes))
         self._stages = [self.features, self.mlp, self.argmax]
-        self._classes = len(model.classes)
         super().__init__({
             "i": In(stream.Signature(KLINE)),
             "o": Out(stream.Signature(signal_layout(len(model.classes)))),
@@ -104,8 +103,8 @@ class SignalCore(wiring.Component):
         # The stages never stall: their last o.ready is 1, so every clock enable folds away.
         # Backpressure on o is absorbed by a queue of `credits` entries; a kline is admitted
         # only while fewer than `credits` are outstanding, so the queue cannot overflow.
-        admit = stream.Signature(KLINE).create()
-        last = stream.Signature(signal_layout(self._classes)).create()
+        admit = stream.Signature(self.i.payload.shape()).create()
+        last = stream.Signature(self.o.payload.shape()).create()
         chain(m, admit, self._stages, wiring.flipped(last))
         outstanding = Signal(range(self.credits + 1))
         room = outstanding < self.credits

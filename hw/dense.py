@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import (Array, ClockSignal, Const, Instance, Module, Mux, Signal, signed,
-                          unsigned)
+from amaranth.hdl import (Array, ClockSignal, Const, Instance, Module, Mux, Shape, Signal,
+                          signed, unsigned)
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -211,6 +211,7 @@ class Dense(wiring.Component):
         self._lanes = mac_lanes(layer, multipliers)
         self._parallel = self._lanes == layer.inputs * layer.outputs
         self._acc_range = accumulator_range(layer)
+        self._acc_bits = Shape.cast(self._acc_range).width
         super().__init__({
             "i": In(stream.Signature(features_layout(layer.inputs))),
             "o": Out(stream.Signature(features_layout(layer.outputs))),
@@ -240,11 +241,11 @@ class Dense(wiring.Component):
         :meth:`_requantize_in_dsps`) rather than with shifted adds: when the accumulator is
         at most :data:`TABLE_BITS` wider than the DSP's unsigned :data:`SPLIT_BITS`, as in
         both layers of the default model."""
-        return len(Signal(self._acc_range)) <= SPLIT_BITS + TABLE_BITS
+        return self._acc_bits <= SPLIT_BITS + TABLE_BITS
 
     @property
     def _split(self) -> bool:
-        return len(Signal(self._acc_range)) > DSP_BITS
+        return self._acc_bits > DSP_BITS
 
     def _requantization_multiply(self, m, advance, accumulators, multipliers, passengers):
         """``acc * M`` per lane, registered (in one or two stages, see :data:`DSP_BITS`);
@@ -361,41 +362,43 @@ class Dense(wiring.Component):
         ``P < output_min * 2**s - offset``. No adder sits in series with a compare."""
         layer = self._layer
         split = self._split
-        products, offsets, highs, lows = [], [], [], []
+        products, offsets, ceilings, floors = [], [], [], []
         for j, acc in enumerate(accumulators):
             multiplier, shift = int(layer.multiplier[j]), int(layer.shift[j])
 
-            def constants(high):
-                offset = ((high * multiplier) << SPLIT_BITS if split else 0) + \
+            def constants(top):
+                """``(offset, ceiling, floor)`` for top bits ``top``: clamp to 127 from
+                ``P >= ceiling``, to ``output_min`` below ``floor``."""
+                offset = ((top * multiplier) << SPLIT_BITS) + \
                     (1 << (shift - 1)) + (layer.output_zero_point << shift)
-                return (offset, (128 << shift) - offset, (layer.output_min << shift) - offset)
+                return offset, (128 << shift) - offset, (layer.output_min << shift) - offset
 
             low = acc[:SPLIT_BITS] if split else acc
             products.append(registered_product(m, platform, advance, low, multiplier,
                                                f"product_{j}"))
             if not split:
-                for column, value in zip((offsets, highs, lows), constants(0)):
+                for column, value in zip((offsets, ceilings, floors), constants(0)):
                     column.append(Const(value))
                 continue
             high = acc[SPLIT_BITS:].as_signed()
             tops = range(-(1 << len(high) - 1), 1 << len(high) - 1)
-            for column, values, name in zip((offsets, highs, lows),
-                                            zip(*(constants(h) for h in tops)),
-                                            ("offset", "clamp_high", "clamp_low")):
+            for column, values, name in zip((offsets, ceilings, floors),
+                                            zip(*(constants(top) for top in tops)),
+                                            ("offset", "ceiling", "floor")):
                 register = Signal(range(min(values), max(values) + 1), name=f"{name}_{j}")
                 with m.If(advance), m.Switch(high):
-                    for h, value in zip(tops, values):
-                        with m.Case(h):
+                    for top, value in zip(tops, values):
+                        with m.Case(top):
                             m.d.sync += register.eq(value)
                 column.append(register)
         valid, warm = self._stage(m, advance, [valid, warm], "product_passengers")
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
-            for j, (product, offset, high, low) in enumerate(
-                    zip(products, offsets, highs, lows)):
+            for j, (product, offset, ceiling, floor) in enumerate(
+                    zip(products, offsets, ceilings, floors)):
                 value = ((product + offset) >> int(layer.shift[j]))[:8].as_signed()
                 m.d.sync += self.o.payload.features[j].eq(
-                    Mux(product >= high, 127, Mux(product < low, layer.output_min, value)))
+                    Mux(product >= ceiling, 127, Mux(product < floor, layer.output_min, value)))
 
     def _elaborate_folded(self, m, advance):
         layer, lanes = self._layer, self._lanes
