@@ -1,6 +1,6 @@
 """Argmax: the trading signal from the final layer's INT8 outputs."""
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,12 +49,14 @@ class Argmax(wiring.Component):
             signal = Mux(wins[index], index, signal)
 
         advance = ~self.o.valid | self.o.ready
-        m.d.comb += self.i.ready.eq(advance)
+        # only o.valid is reset: the payload travels beside it
+        payload = Signal(self.o.payload.shape(), reset_less=True)
+        m.d.comb += [self.i.ready.eq(advance), self.o.payload.eq(payload)]
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(self.i.valid),
-                self.o.payload.signal.eq(signal),
-                self.o.payload.raw.eq(raw),
-                self.o.payload.warm.eq(self.i.payload.warm),
+                payload.signal.eq(signal),
+                payload.raw.eq(raw),
+                payload.warm.eq(self.i.payload.warm),
             ]
         return m

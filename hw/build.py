@@ -41,6 +41,10 @@ AUTO_ORDER = tuple(CONFIGS)
 TRAINING_KLINES = 5000
 #: Bybit must answer within this many seconds, or the build trains on synthetic data.
 BYBIT_TIMEOUT_S = 5
+#: Yosys, right after reading the design: a register whose output wire has the ``keep``
+#: attribute (Amaranth puts a Signal's ``attrs`` on its wire) is kept as it is. Identical
+#: registers are merged otherwise, whatever their wires say; see :data:`hw.divider.UNSHARED`.
+KEEP_REGISTERS = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
 #: A nextpnr utilisation line: ``Info:      ICESTORM_LC:  36787/  5280   696%``.
 UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.MULTILINE)
 
@@ -230,7 +234,8 @@ def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_
                                     baud=options.baud)
         fragment = Fragment.get(BoardTop(attempt.core, board.family, pll), platform)
     with step(attempt, "rtlil"):
-        plan = platform.prepare(fragment, DESIGN, **board.toolchain_opts,
+        plan = platform.prepare(fragment, DESIGN, script_after_read=KEEP_REGISTERS,
+                                **board.toolchain_opts,
                                 nextpnr_opts=["--report", "nextpnr.json",
                                               "--timing-allow-fail",
                                               "--seed", str(options.seed)])

@@ -115,6 +115,25 @@ def requantize(product, pre_shift, zero_point: int, output_min: int):
     return Mux(too_high, 127, Mux(too_low, output_min, in_range))
 
 
+def clamp_thresholds(acc_range: range, multiplier: int, shift: int, zero_point: int,
+                     output_min: int) -> tuple[int, int]:
+    """``(ceiling, floor)``: the requantized output of an accumulator ``acc`` in
+    ``acc_range``, ``zp + ((acc * M + 2**(s-1)) >> s)``, is clamped to 127 exactly where
+    ``acc >= ceiling`` and to ``output_min`` exactly where ``acc < floor``. That output
+    never decreases as ``acc`` grows (``M >= 0``), so each clamp is one compare with a
+    constant. Thresholds are limited to ``[acc_range.start, acc_range.stop]``: a clamp
+    that never applies has ``ceiling == acc_range.stop`` or ``floor == acc_range.start``."""
+
+    def first_reaching(code):
+        """The smallest ``acc`` whose output before the clamp is at least ``code``."""
+        if multiplier == 0:     # the output is zp for every acc
+            return acc_range.stop if code > zero_point else acc_range.start
+        return -(((1 << (shift - 1)) - ((code - zero_point) << shift)) // multiplier)
+
+    return tuple(min(max(first_reaching(code), acc_range.start), acc_range.stop)
+                 for code in (128, output_min))
+
+
 def registered_product(m: Module, platform, advance, value, multiplier: int, name: str):
     """``value * multiplier`` (``value`` at most 18 bits signed or 17 unsigned, ``multiplier``
     a constant below 2**17), registered on ``advance``. On an ECP5 the register is the
@@ -122,7 +141,8 @@ def registered_product(m: Module, platform, advance, value, multiplier: int, nam
     enable), so no route follows the multiplier inside the cycle: the DSP row is far from
     most logic. Elsewhere (simulation, other FPGAs) ``*`` and a register, which synthesis
     maps as it can."""
-    product = Signal(signed(len(value) + multiplier.bit_length() + 1), name=name)
+    product = Signal(signed(len(value) + multiplier.bit_length() + 1), name=name,
+                     reset_less=True)
     if getattr(platform, "family", None) != "ecp5":
         with m.If(advance):
             m.d.sync += product.eq(value * multiplier)
@@ -294,11 +314,13 @@ class Dense(wiring.Component):
             self._elaborate_folded(m, advance)
         return m
 
-    def _stage(self, m, advance, values, name):
-        """Register ``values`` (a list) on ``advance``; return the registers."""
+    def _stage(self, m, advance, values, name, *, reset_less=False):
+        """Register ``values`` (a list) on ``advance``; return the registers. Data beside
+        a valid bit needs no reset (``reset_less``): a reset net reaching every register
+        of the datapath would be the longest route on the chip."""
         registers = []
         for k, value in enumerate(values):
-            register = Signal(value.shape(), name=f"{name}_{k}")
+            register = Signal(value.shape(), name=f"{name}_{k}", reset_less=reset_less)
             with m.If(advance):
                 m.d.sync += register.eq(value)
             registers.append(register)
@@ -311,7 +333,8 @@ class Dense(wiring.Component):
         for stage, levels in enumerate(level_plan):
             sums = add_levels(m, sums, levels)
             sums = [list(zip([negative for negative, _ in terms], self._stage(
-                        m, advance, [value for _, value in terms], f"{name}{stage}_{j}")))
+                        m, advance, [value for _, value in terms], f"{name}{stage}_{j}",
+                        reset_less=True)))
                     for j, terms in enumerate(sums)]
             passengers = self._stage(m, advance, passengers, f"{name}{stage}_passengers")
         return sums, passengers
@@ -344,61 +367,68 @@ class Dense(wiring.Component):
                          [(False, Const(0))] for acc, M in zip(accumulators, layer.multiplier)],
             registered, [valid, warm], "product")
         products = [total(terms) for terms in add_levels(m, sums, last - 1)]
+        self._output(m, advance, valid, warm, [
+            requantize(product, int(layer.shift[j]) - 1, layer.output_zero_point,
+                       layer.output_min) for j, product in enumerate(products)])
 
+    def _output(self, m, advance, valid, warm, features):
+        """The output register of the parallel layer: ``o.valid`` reset, the rest not."""
+        registers = self._stage(m, advance, [*features, warm], "output", reset_less=True)
+        m.d.comb += [self.o.payload.features[j].eq(register)
+                     for j, register in enumerate(registers[:-1])]
+        m.d.comb += self.o.payload.warm.eq(registers[-1])
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
-            for j, product in enumerate(products):
-                m.d.sync += self.o.payload.features[j].eq(requantize(
-                    product, int(layer.shift[j]) - 1, layer.output_zero_point, layer.output_min))
+            m.d.sync += self.o.valid.eq(valid)
 
     def _requantize_in_dsps(self, m, advance, platform, accumulators, valid, warm):
-        """Two stages: ``low * M`` in a DSP, registered beside three constants chosen by the
+        """Two stages: ``low * M`` in a DSP, registered beside a constant chosen by the
         accumulator's top bits ``high`` (``acc = high * 2**SPLIT_BITS + low``; with no top
-        bits, ``low = acc`` and the constants are fixed); then three carry chains side by
-        side and the clamp multiplexer. With ``P = low * M`` and ``s`` the shift,
-        ``y = (P + offset) >> s`` for ``offset = (high * M << SPLIT_BITS) + 2**(s-1) +
-        zp * 2**s`` (the rounding and the zero-point folded in), clamped to 127 where
-        ``P >= 128 * 2**s - offset`` and to ``output_min`` where
-        ``P < output_min * 2**s - offset``. No adder sits in series with a compare."""
+        bits, ``low = acc`` and the constant is fixed) and beside both clamp decisions;
+        then one carry chain and the clamp multiplexer. With ``P = low * M`` and ``s`` the
+        shift, ``y = (P + offset) >> s`` for ``offset = (high * M << SPLIT_BITS) +
+        2**(s-1) + zp * 2**s`` (the rounding and the zero-point folded in). ``y`` grows
+        with ``acc`` (``M >= 0``), so each clamp is one compare of the registered
+        accumulator with a constant (:func:`clamp_thresholds`), side by side with the
+        DSP: no compare follows the DSP, and no adder precedes a compare."""
         layer = self._layer
         split = self._split
-        products, offsets, ceilings, floors = [], [], [], []
+        products, offsets, clamps = [], [], []
         for j, acc in enumerate(accumulators):
             multiplier, shift = int(layer.multiplier[j]), int(layer.shift[j])
 
-            def constants(top):
-                """``(offset, ceiling, floor)`` for top bits ``top``: clamp to 127 from
-                ``P >= ceiling``, to ``output_min`` below ``floor``."""
-                offset = ((top * multiplier) << SPLIT_BITS) + \
+            def offset(top):
+                return ((top * multiplier) << SPLIT_BITS) + \
                     (1 << (shift - 1)) + (layer.output_zero_point << shift)
-                return offset, (128 << shift) - offset, (layer.output_min << shift) - offset
 
             low = acc[:SPLIT_BITS] if split else acc
             products.append(registered_product(m, platform, advance, low, multiplier,
                                                f"product_{j}"))
+            ceiling, floor = clamp_thresholds(self._acc_range, multiplier, shift,
+                                              layer.output_zero_point, layer.output_min)
+            clamps.append(self._stage(m, advance, [
+                acc >= ceiling if ceiling < self._acc_range.stop else Const(0),
+                acc < floor if floor > self._acc_range.start else Const(0)],
+                f"clamp_{j}", reset_less=True))
             if not split:
-                for column, value in zip((offsets, ceilings, floors), constants(0)):
-                    column.append(Const(value))
+                offsets.append(Const(offset(0)))
                 continue
             high = acc[SPLIT_BITS:].as_signed()
             tops = range(-(1 << len(high) - 1), 1 << len(high) - 1)
-            for column, values, name in zip((offsets, ceilings, floors),
-                                            zip(*(constants(top) for top in tops)),
-                                            ("offset", "ceiling", "floor")):
-                register = Signal(range(min(values), max(values) + 1), name=f"{name}_{j}")
-                with m.If(advance), m.Switch(high):
-                    for top, value in zip(tops, values):
-                        with m.Case(top):
-                            m.d.sync += register.eq(value)
-                column.append(register)
-        valid, warm = self._stage(m, advance, [valid, warm], "product_passengers")
-        with m.If(advance):
-            m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
-            for j, (product, offset, ceiling, floor) in enumerate(
-                    zip(products, offsets, ceilings, floors)):
-                value = ((product + offset) >> int(layer.shift[j]))[:8].as_signed()
-                m.d.sync += self.o.payload.features[j].eq(
-                    Mux(product >= ceiling, 127, Mux(product < floor, layer.output_min, value)))
+            values = [offset(top) for top in tops]
+            register = Signal(range(min(values), max(values) + 1), name=f"offset_{j}",
+                              reset_less=True)
+            with m.If(advance), m.Switch(high):
+                for top, value in zip(tops, values):
+                    with m.Case(top):
+                        m.d.sync += register.eq(value)
+            offsets.append(register)
+        (valid,) = self._stage(m, advance, [valid], "product_valid")
+        (warm,) = self._stage(m, advance, [warm], "product_warm", reset_less=True)
+        self._output(m, advance, valid, warm, [
+            Mux(too_high, 127, Mux(too_low, layer.output_min,
+                                   ((product + offset) >> int(layer.shift[j]))[:8].as_signed()))
+            for j, (product, offset, (too_high, too_low)) in enumerate(
+                zip(products, offsets, clamps))])
 
     def _elaborate_folded(self, m, advance):
         layer, lanes = self._layer, self._lanes

@@ -11,6 +11,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 
+#: Attributes of the divisor's pipeline registers: kept, so that dividers sharing a
+#: divisor (four features divide by ``open``) each keep their own copy next to their
+#: subtractors. Merged, one register would feed the carry chains of all of them, spread
+#: over the chip, and its routes would set fmax (see :data:`hw.build.KEEP_REGISTERS`).
+UNSHARED = {"keep": 1}
+
+
 def restoring_step(partial, divisor):
     """One restoring-division step: ``(bit, remainder)`` with ``bit = partial >= divisor``."""
     difference = partial - divisor
@@ -61,7 +68,8 @@ class PipelinedDivider(wiring.Component):
     ``3 * divisor`` and, for an odd ``quotient_bits``, the first quotient bit; each later
     stage develops two quotient bits with three parallel subtractions of
     ``divisor_width + 3`` bits. Latency ``1 + quotient_bits // 2`` cycles
-    (:func:`pipelined_latency`); throughput one division per cycle.
+    (:func:`pipelined_latency`); throughput one division per cycle. No register has a
+    reset: the pipeline only carries data, whose valid bits travel beside it.
 
     Parameters
     ----------
@@ -97,12 +105,12 @@ class PipelinedDivider(wiring.Component):
         bits, width = self._quotient_bits, self._divisor_width
 
         # stage 0: saturation, 3 * divisor, and the odd quotient bit if any
-        saturated = Signal()
-        divisor = Signal(width)
-        divisor_x3 = Signal(width + 2)
-        remainder = Signal(width)
-        quotient = Signal(bits)
-        low = Signal(bits)
+        saturated = Signal(reset_less=True)
+        divisor = Signal(width, reset_less=True, attrs=UNSHARED)
+        divisor_x3 = Signal(width + 2, reset_less=True, attrs=UNSHARED)
+        remainder = Signal(width, reset_less=True)
+        quotient = Signal(bits, reset_less=True)
+        low = Signal(bits, reset_less=True)
         high = self.dividend[bits:]
         first_remainder = high[:width] if len(high) >= width else high
         first_quotient = Const(0, bits)
@@ -125,23 +133,25 @@ class PipelinedDivider(wiring.Component):
             position = bits - (bits % 2) - 2 * stage - 2  # lowest dividend bit used here
             digit, next_remainder = radix4_step(
                 Cat(low[position:position + 2], remainder), divisor, divisor_x3)
-            stage_saturated = Signal()
-            stage_divisor = Signal(width)
-            stage_divisor_x3 = Signal(width + 2)
-            stage_remainder = Signal(width)
-            stage_quotient = Signal(bits)
-            stage_low = Signal(bits)
+            stage_saturated = Signal(reset_less=True)
+            stage_remainder = Signal(width, reset_less=True)
+            stage_quotient = Signal(bits, reset_less=True)
+            stage_low = Signal(bits, reset_less=True)
             with m.If(self.en):
                 m.d.sync += [
                     stage_saturated.eq(saturated),
-                    stage_divisor.eq(divisor),
-                    stage_divisor_x3.eq(divisor_x3),
                     stage_remainder.eq(next_remainder),
                     stage_quotient.eq(Cat(digit, quotient)),
                     stage_low.eq(low),
                 ]
-            saturated, divisor, divisor_x3 = stage_saturated, stage_divisor, stage_divisor_x3
-            remainder, quotient, low = stage_remainder, stage_quotient, stage_low
+            if stage < bits // 2 - 1:   # the divisor, for the next stage
+                stage_divisor = Signal(width, reset_less=True, attrs=UNSHARED)
+                stage_divisor_x3 = Signal(width + 2, reset_less=True, attrs=UNSHARED)
+                with m.If(self.en):
+                    m.d.sync += [stage_divisor.eq(divisor), stage_divisor_x3.eq(divisor_x3)]
+                divisor, divisor_x3 = stage_divisor, stage_divisor_x3
+            saturated, remainder, quotient, low = \
+                stage_saturated, stage_remainder, stage_quotient, stage_low
 
         m.d.comb += self.quotient.eq(Mux(saturated, (1 << bits) - 1, quotient))
         return m

@@ -217,17 +217,20 @@ class FeatureExtractor(wiring.Component):
         history = History(m, spec, accept, self.i.payload.close, self.i.payload.volume,
                           read_en=advance)
 
-        def stage(value, name):
-            """``value`` one pipeline step later (registers advance together)."""
-            register = Signal.like(value, name=name) if isinstance(value, Signal) else \
-                Signal(len(value), name=name)
+        def stage(value, name, *, reset_less=True):
+            """``value`` one pipeline step later (registers advance together). Only the
+            valid bits are reset: a reset reaching every register of the datapath would be
+            the longest route on the chip."""
+            register = Signal.like(value, name=name, reset_less=reset_less) \
+                if isinstance(value, Signal) else \
+                Signal(len(value), name=name, reset_less=reset_less)
             with m.If(advance):
                 m.d.sync += register.eq(value)
             return register
 
         # stage 1: the kline, its body bounds, its index since reset, past values
-        valid = stage(accept, "valid_kline")
-        kline = Signal(KLINE)
+        valid = stage(accept, "valid_kline", reset_less=False)
+        kline = Signal(KLINE, reset_less=True)
         with m.If(advance):
             m.d.sync += kline.eq(self.i.payload)
         top, bottom = (stage(v, n) for v, n in zip(body_bounds(self.i.payload),
@@ -239,7 +242,7 @@ class FeatureExtractor(wiring.Component):
                                       - history.volume_leaving(count))
 
         # stage 2: |num|, sign, den per feature; then the dividers; then the codes
-        valid = stage(valid, "valid_magnitude")
+        valid = stage(valid, "valid_magnitude", reset_less=False)
         warm = stage(history.warm(count), "warm")
         values = sources(kline, top, bottom, history.past_closes(), window_sum,
                          spec.volume_window)
@@ -261,13 +264,14 @@ class FeatureExtractor(wiring.Component):
                 ready = stage(ready, f"ready_{name}_{step}")
             results.append(feature_code(divider.quotient, negative, ready))
         for step in range(pipelined_latency(QUOTIENT_BITS)):
-            valid = stage(valid, f"valid_divider_{step}")
+            valid = stage(valid, f"valid_divider_{step}", reset_less=False)
             warm = stage(warm, f"warm_{step}")
 
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
-            m.d.sync += [self.o.payload.features[index].eq(code)
-                         for index, code in enumerate(results)]
+            m.d.sync += self.o.valid.eq(valid)
+        m.d.comb += self.o.payload.warm.eq(stage(warm, "warm_out"))
+        m.d.comb += [self.o.payload.features[index].eq(stage(code, f"code_{name}"))
+                     for index, (code, name) in enumerate(zip(results, spec.names))]
         return m
 
     def _elaborate_folded(self):

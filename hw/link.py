@@ -6,6 +6,7 @@ from amaranth.lib.crc import Processor, catalog
 from amaranth.lib.wiring import In, Out
 
 from hw.layouts import KLINE, signal_layout
+from hw.skid import SkidBuffer
 from hw.uart import UartRx, UartTx
 from sw.frames import SYNC, VERSION, ErrorCode, Ready, Type, encode, payload_length
 
@@ -209,9 +210,10 @@ class UartLink(wiring.Component):
     the core), empties the stamp FIFO, restarts the sequence and is answered by a ready
     frame carrying ``latency`` and ``model_id``. ``error`` pulses on every error reported.
 
-    Latency of the link itself: a kline reaches the core three cycles after its CRC byte's
-    stop bit is sampled (the receiver's registered ``o.valid``, then the parser's ``CHECK``
-    and ``EMIT`` states); a result starts its frame one cycle after it leaves the core.
+    Latency of the link itself: a kline reaches the core four cycles after its CRC byte's
+    stop bit is sampled (the receiver's registered ``o.valid``, a skid buffer, then the
+    parser's ``CHECK`` and ``EMIT`` states); a result starts its frame one cycle after it
+    leaves the core.
     Throughput: one kline per 23-byte frame time (the result frame, ``10 + classes``
     bytes, is shorter, so the line back never limits it).
     """
@@ -247,7 +249,10 @@ class UartLink(wiring.Component):
         m.d.sync += now.eq(now + 1)
 
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-        wiring.connect(m, rx.o, parser.i)
+        # registered both ways: the receiver sits by its pin, far from the parser
+        m.submodules.rx_skid = rx_skid = SkidBuffer(8)
+        wiring.connect(m, rx.o, rx_skid.i)
+        wiring.connect(m, rx_skid.o, parser.i)
         wiring.connect(m, encoder.o, tx.i)
 
         m.d.comb += [

@@ -31,14 +31,16 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        caught, caught_valid = Signal.like(self.i.payload), Signal()
-        m.d.comb += self.i.ready.eq(~caught_valid)
+        # only the valid bits are reset: the payloads travel beside them
+        layout = self.i.payload.shape()
+        caught, caught_valid = Signal(layout, reset_less=True), Signal()
+        payload = Signal(layout, reset_less=True)
+        m.d.comb += [self.i.ready.eq(~caught_valid), self.o.payload.eq(payload)]
         with m.If(~self.o.valid | self.o.ready):
             with m.If(caught_valid):
-                m.d.sync += [self.o.payload.eq(caught), self.o.valid.eq(1),
-                             caught_valid.eq(0)]
+                m.d.sync += [payload.eq(caught), self.o.valid.eq(1), caught_valid.eq(0)]
             with m.Else():
-                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+                m.d.sync += [payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & self.i.ready):
             m.d.sync += [caught.eq(self.i.payload), caught_valid.eq(1)]
         return m

@@ -4,7 +4,7 @@ random backpressure, declared latency and ii measured."""
 import numpy as np
 import pytest
 
-from hw.dense import Dense, csd, mac_lanes
+from hw.dense import Dense, clamp_thresholds, csd, mac_lanes
 from stream_sim import pack_vector, simulate, unpack_vector
 from sw import golden
 from sw.artifact import random_model
@@ -73,6 +73,23 @@ def test_dense_requantization_extremes():
     x = random_inputs(3, 60, 6)
     for multipliers in (None, 3):
         check(layer, multipliers, x, out_gaps=0.3)
+
+
+@pytest.mark.parametrize("multiplier, shift, zero_point, output_min", [
+    (1, 1, 0, -128), (3, 2, 0, -128), (2 ** 15 - 1, 20, 0, -128), (20000, 22, -7, -7),
+    (12345, 18, 30, 30), (0, 5, 0, -128), (0, 5, 10, 10), (1, 46, 0, -128),
+    (2 ** 14 + 1, 12, -128, -128)])
+def test_clamp_thresholds_match_the_golden_clamp(multiplier, shift, zero_point, output_min):
+    """For every accumulator in a range around both thresholds: ``acc >= ceiling`` exactly
+    where sw.golden's output clamps to 127, ``acc < floor`` exactly where it clamps to
+    ``output_min``, and thresholds stay within the accumulator's range."""
+    acc_range = range(-40000, 40001)
+    ceiling, floor = clamp_thresholds(acc_range, multiplier, shift, zero_point, output_min)
+    assert acc_range.start <= floor <= ceiling <= acc_range.stop
+    acc = np.arange(acc_range.start, acc_range.stop, dtype=np.int64)
+    unclamped = zero_point + ((acc * multiplier + (1 << (shift - 1))) >> shift)
+    assert ((acc >= ceiling) == (unclamped > 127)).all()
+    assert ((acc < floor) == (unclamped < output_min)).all()
 
 
 def test_dense_dsp_requantization_every_table_entry():

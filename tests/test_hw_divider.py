@@ -5,6 +5,9 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
 from hw.divider import PipelinedDivider, SerialDivider
 
 
@@ -93,3 +96,43 @@ def test_serial_divider(dividend_width, divisor_width, bits, max_scale):
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_dividers_sharing_a_divisor_keep_their_own_pipelines(tmp_path):
+    """Dividers by the same divisor: Yosys merges their identical divisor pipelines unless
+    the build's ``KEEP_REGISTERS`` step runs first; then two dividers have exactly twice
+    the flip-flops of one, each its own copy next to its own subtractors."""
+    import re
+    import subprocess
+
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module
+
+    from hw.build import KEEP_REGISTERS
+    from hw.toolchain import find_tool
+
+    class Dividers(wiring.Component):
+        def __init__(self, count):
+            self._count = count
+            super().__init__({"dividends": In(20 * count), "divisor": In(12),
+                              "quotients": Out(8 * count)})
+
+        def elaborate(self, platform):
+            m = Module()
+            for k in range(self._count):
+                divider = m.submodules[f"divider_{k}"] = PipelinedDivider(20, 12, 8)
+                m.d.comb += [divider.en.eq(1), divider.dividend.eq(self.dividends[20 * k:][:20]),
+                             divider.divisor.eq(self.divisor),
+                             self.quotients[8 * k:][:8].eq(divider.quotient)]
+            return m
+
+    def flip_flops(count, *commands):
+        (tmp_path / "dividers.il").write_text(rtlil.convert(Dividers(count)))
+        script = "; ".join(["read_rtlil dividers.il", *commands, "synth_ecp5 -top top"])
+        log = subprocess.run([find_tool("yosys"), "-p", script], cwd=tmp_path, check=True,
+                             capture_output=True, text=True).stdout
+        return int(re.findall(r"^ +(\d+) +TRELLIS_FF$", log, re.MULTILINE)[-1])
+
+    one = flip_flops(1, KEEP_REGISTERS)
+    assert flip_flops(2, KEEP_REGISTERS) == 2 * one
+    assert flip_flops(2) < 2 * one - 4 * 12     # merged: at least 4 stages of divisor
