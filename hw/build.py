@@ -69,9 +69,9 @@ class Options:
     allow_timing_failure: bool = False
     keep_files: bool = False
     out: Path = Path("build")
-    #: nextpnr's placement seed: fmax moves with it by several percent (measured on one
-    #: netlist of the default ULX3S-85F design, commit 50e635a, at 100 MHz: 119.39, 105.31
-    #: and 114.65 MHz with seeds 1, 2 and 3).
+    #: nextpnr's placement seed: fmax moves with it by several percent (measured on the
+    #: default ULX3S-85F design at a 125 MHz target, commit 281c247: 132.01, 130.09 and
+    #: 128.40 MHz with seeds 1, 2 and 3).
     seed: int = 1
 
     @property
