@@ -1,10 +1,10 @@
 """Argmax: the trading signal from the final layer's INT8 outputs."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.layouts import features_layout, signal_layout
+from hw.layouts import features_layout, payload_register, signal_layout
 
 
 class Argmax(wiring.Component):
@@ -49,9 +49,8 @@ class Argmax(wiring.Component):
             signal = Mux(wins[index], index, signal)
 
         advance = ~self.o.valid | self.o.ready
-        # only o.valid is reset: the payload travels beside it
-        payload = Signal(self.o.payload.shape(), reset_less=True)
-        m.d.comb += [self.i.ready.eq(advance), self.o.payload.eq(payload)]
+        payload = payload_register(m, self.o)
+        m.d.comb += self.i.ready.eq(advance)
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(self.i.valid),

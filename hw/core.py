@@ -43,8 +43,8 @@ class SignalCore(wiring.Component):
 
     Latency (input handshake to ``o.valid``, ``o.ready`` high, idle core) is the sum of the
     stages' latencies plus one cycle for each :class:`hw.skid.SkidBuffer` between two
-    stages (it keeps operand multiplexers local to a stage); ``ii`` (cycles between klines
-    accepted back to back) the largest stage ``ii``.
+    stages (a plain register here, as the stages never stall); ``ii`` (cycles between
+    klines accepted back to back) the largest stage ``ii``.
 
     The stages never stall, so no clock enable spans the core: backpressure on ``o`` fills
     a queue of :attr:`credits` entries instead, and ``i.ready`` (a compare of a counter)

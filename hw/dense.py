@@ -8,12 +8,12 @@ from amaranth.hdl import (Array, ClockSignal, Const, Instance, Module, Mux, Shap
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.layouts import features_layout
+from hw.layouts import features_layout, payload_register
 from sw.artifact import MULTIPLIER_BITS, MAX_REQUANT_SHIFT, QuantizedLayer
 
 #: Adder-tree levels between two pipeline registers of the fully parallel layer (each level
-#: is one carry chain of about 20 bits; the tree's first stage has one level, behind the skid
-#: buffer multiplexer in front of a layer).
+#: is one carry chain of about 20 bits; the tree's first stage has one level, as its operands
+#: come from the previous component's output register, which may be placed far away).
 LEVELS_PER_STAGE = 2
 #: Folded layer: an accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a
 #: wider one is split at :data:`SPLIT_BITS` into two DSP products, registered, then added
@@ -290,9 +290,8 @@ class Dense(wiring.Component):
 
     @property
     def _tree_levels(self) -> list[int]:
-        """Adder levels per pipeline stage of the adder tree: one in the first stage (its
-        operands come from the previous stage through a skid buffer's multiplexer), then
-        :data:`LEVELS_PER_STAGE`."""
+        """Adder levels per pipeline stage of the adder tree: one in the first stage (see
+        :data:`LEVELS_PER_STAGE`), then :data:`LEVELS_PER_STAGE`."""
         most = max(len(self._terms(j)) + 1 for j in range(self._layer.outputs))
         rest = max((most - 1).bit_length() - 1, 0)
         return [min(most - 1, 1)] + stage_plan(rest)
@@ -316,8 +315,7 @@ class Dense(wiring.Component):
 
     def _stage(self, m, advance, values, name, *, reset_less=False):
         """Register ``values`` (a list) on ``advance``; return the registers. Data beside
-        a valid bit needs no reset (``reset_less``): a reset net reaching every register
-        of the datapath would be the longest route on the chip."""
+        a valid bit needs no reset (``reset_less``, see :func:`hw.layouts.payload_register`)."""
         registers = []
         for k, value in enumerate(values):
             register = Signal(value.shape(), name=f"{name}_{k}", reset_less=reset_less)
@@ -372,13 +370,11 @@ class Dense(wiring.Component):
                        layer.output_min) for j, product in enumerate(products)])
 
     def _output(self, m, advance, valid, warm, features):
-        """The output register of the parallel layer: ``o.valid`` reset, the rest not."""
-        registers = self._stage(m, advance, [*features, warm], "output", reset_less=True)
-        m.d.comb += [self.o.payload.features[j].eq(register)
-                     for j, register in enumerate(registers[:-1])]
-        m.d.comb += self.o.payload.warm.eq(registers[-1])
+        """The output register of the parallel layer (:func:`hw.layouts.payload_register`)."""
+        payload = payload_register(m, self.o)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(valid)
+            m.d.sync += [self.o.valid.eq(valid), payload.warm.eq(warm)]
+            m.d.sync += [payload.features[j].eq(y) for j, y in enumerate(features)]
 
     def _requantize_in_dsps(self, m, advance, platform, accumulators, valid, warm):
         """Two stages: ``low * M`` in a DSP, registered beside a constant chosen by the
@@ -391,8 +387,7 @@ class Dense(wiring.Component):
         accumulator with a constant (:func:`clamp_thresholds`), side by side with the
         DSP: no compare follows the DSP, and no adder precedes a compare."""
         layer = self._layer
-        split = self._split
-        products, offsets, clamps = [], [], []
+        outputs = []
         for j, acc in enumerate(accumulators):
             multiplier, shift = int(layer.multiplier[j]), int(layer.shift[j])
 
@@ -400,35 +395,31 @@ class Dense(wiring.Component):
                 return ((top * multiplier) << SPLIT_BITS) + \
                     (1 << (shift - 1)) + (layer.output_zero_point << shift)
 
-            low = acc[:SPLIT_BITS] if split else acc
-            products.append(registered_product(m, platform, advance, low, multiplier,
-                                               f"product_{j}"))
+            low = acc[:SPLIT_BITS] if self._split else acc
+            product = registered_product(m, platform, advance, low, multiplier, f"product_{j}")
             ceiling, floor = clamp_thresholds(self._acc_range, multiplier, shift,
                                               layer.output_zero_point, layer.output_min)
-            clamps.append(self._stage(m, advance, [
+            too_high, too_low = self._stage(m, advance, [
                 acc >= ceiling if ceiling < self._acc_range.stop else Const(0),
                 acc < floor if floor > self._acc_range.start else Const(0)],
-                f"clamp_{j}", reset_less=True))
-            if not split:
-                offsets.append(Const(offset(0)))
-                continue
-            high = acc[SPLIT_BITS:].as_signed()
-            tops = range(-(1 << len(high) - 1), 1 << len(high) - 1)
-            values = [offset(top) for top in tops]
-            register = Signal(range(min(values), max(values) + 1), name=f"offset_{j}",
-                              reset_less=True)
-            with m.If(advance), m.Switch(high):
-                for top, value in zip(tops, values):
-                    with m.Case(top):
-                        m.d.sync += register.eq(value)
-            offsets.append(register)
+                f"clamp_{j}", reset_less=True)
+            if self._split:
+                high = acc[SPLIT_BITS:].as_signed()
+                tops = range(-(1 << len(high) - 1), 1 << len(high) - 1)
+                values = [offset(top) for top in tops]
+                chosen = Signal(range(min(values), max(values) + 1), name=f"offset_{j}",
+                                reset_less=True)
+                with m.If(advance), m.Switch(high):
+                    for top, value in zip(tops, values):
+                        with m.Case(top):
+                            m.d.sync += chosen.eq(value)
+            else:
+                chosen = Const(offset(0))
+            outputs.append(Mux(too_high, 127, Mux(too_low, layer.output_min,
+                                                  ((product + chosen) >> shift)[:8].as_signed())))
         (valid,) = self._stage(m, advance, [valid], "product_valid")
         (warm,) = self._stage(m, advance, [warm], "product_warm", reset_less=True)
-        self._output(m, advance, valid, warm, [
-            Mux(too_high, 127, Mux(too_low, layer.output_min,
-                                   ((product + offset) >> int(layer.shift[j]))[:8].as_signed()))
-            for j, (product, offset, (too_high, too_low)) in enumerate(
-                zip(products, offsets, clamps))])
+        self._output(m, advance, valid, warm, outputs)
 
     def _elaborate_folded(self, m, advance):
         layer, lanes = self._layer, self._lanes

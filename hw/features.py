@@ -18,7 +18,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.divider import PipelinedDivider, SerialDivider, pipelined_latency
-from hw.layouts import KLINE, features_layout
+from hw.layouts import KLINE, features_layout, payload_register
 from sw.features import FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
 from sw.klines import WORD_BITS
 
@@ -218,9 +218,8 @@ class FeatureExtractor(wiring.Component):
                           read_en=advance)
 
         def stage(value, name, *, reset_less=True):
-            """``value`` one pipeline step later (registers advance together). Only the
-            valid bits are reset: a reset reaching every register of the datapath would be
-            the longest route on the chip."""
+            """``value`` one pipeline step later (registers advance together); only valid
+            bits keep a reset (see :func:`hw.layouts.payload_register`)."""
             register = Signal.like(value, name=name, reset_less=reset_less) \
                 if isinstance(value, Signal) else \
                 Signal(len(value), name=name, reset_less=reset_less)
@@ -267,11 +266,10 @@ class FeatureExtractor(wiring.Component):
             valid = stage(valid, f"valid_divider_{step}", reset_less=False)
             warm = stage(warm, f"warm_{step}")
 
+        payload = payload_register(m, self.o)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(valid)
-        m.d.comb += self.o.payload.warm.eq(stage(warm, "warm_out"))
-        m.d.comb += [self.o.payload.features[index].eq(stage(code, f"code_{name}"))
-                     for index, (code, name) in enumerate(zip(results, spec.names))]
+            m.d.sync += [self.o.valid.eq(valid), payload.warm.eq(warm)]
+            m.d.sync += [payload.features[index].eq(code) for index, code in enumerate(results)]
         return m
 
     def _elaborate_folded(self):

@@ -4,15 +4,18 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.layouts import payload_register
+
 
 class SkidBuffer(wiring.Component):
     """A stream register stage with a registered ``i.ready``.
 
     Stages that stall as a whole (``i.ready = ~o.valid | o.ready``) chain their ``ready``
-    combinationally from the last consumer back to the first producer; across a whole
-    core that chain, and the first logic level of each stage behind a multiplexer, would
-    set fmax. Here ``o`` comes straight from flip-flops and ``i.ready`` is a flip-flop: a
-    transfer that ``o`` refuses is caught in a second entry.
+    combinationally from the last consumer back to the first producer; here ``o`` comes
+    straight from flip-flops and ``i.ready`` is a flip-flop: a transfer that ``o`` refuses
+    is caught in a second entry. In :class:`hw.core.SignalCore`, whose stages never stall,
+    it is a plain register; in :class:`hw.link.UartLink` it separates the UART receiver,
+    by its pin, from the frame parser.
 
     Latency 1 cycle; throughput one transfer per cycle, with one idle cycle on ``i`` after
     each stall of ``o`` that filled the second entry.
@@ -31,11 +34,10 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # only the valid bits are reset: the payloads travel beside them
-        layout = self.i.payload.shape()
-        caught, caught_valid = Signal(layout, reset_less=True), Signal()
-        payload = Signal(layout, reset_less=True)
-        m.d.comb += [self.i.ready.eq(~caught_valid), self.o.payload.eq(payload)]
+        caught = Signal(self.i.payload.shape(), reset_less=True)
+        caught_valid = Signal()
+        payload = payload_register(m, self.o)
+        m.d.comb += self.i.ready.eq(~caught_valid)
         with m.If(~self.o.valid | self.o.ready):
             with m.If(caught_valid):
                 m.d.sync += [payload.eq(caught), self.o.valid.eq(1), caught_valid.eq(0)]

@@ -1,14 +1,19 @@
 """The saturating dividers against Python integer division: random and corner operands."""
 
 import random
+import re
+import subprocess
 
 import pytest
-from amaranth.sim import Simulator
-
+from amaranth.back import rtlil
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
 
+from hw.build import KEEP_REGISTERS
 from hw.divider import PipelinedDivider, SerialDivider
+from hw.toolchain import find_tool
 
 
 def expected(dividend, divisor, bits):
@@ -102,15 +107,6 @@ def test_dividers_sharing_a_divisor_keep_their_own_pipelines(tmp_path):
     """Dividers by the same divisor: Yosys merges their identical divisor pipelines unless
     the build's ``KEEP_REGISTERS`` step runs first; then two dividers have exactly twice
     the flip-flops of one, each its own copy next to its own subtractors."""
-    import re
-    import subprocess
-
-    from amaranth.back import rtlil
-    from amaranth.hdl import Module
-
-    from hw.build import KEEP_REGISTERS
-    from hw.toolchain import find_tool
-
     class Dividers(wiring.Component):
         def __init__(self, count):
             self._count = count
