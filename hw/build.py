@@ -2,10 +2,14 @@
 
     python -m hw.build --board ulx3s [--device 12F|25F|45F|85F] [--model build/model]
         [--config auto|parallel|folded] [--clock-mhz F] [--baud B] [--program]
-        [--seed N] [--allow-timing-failure] [--keep-files]
+        [--seed N [N ...]] [--allow-timing-failure] [--keep-files]
 
 Steps, each timed: elaborate (Amaranth), rtlil, synthesis (Yosys), place_and_route
 (nextpnr, with ``--report`` for fmax and utilisation), packing (ecppack / icepack).
+nextpnr runs on one core, and both its run time and fmax move with the placement seed:
+place and route runs one seed per core side by side (two on a machine with two cores) and
+keeps the first placement that meets timing (:func:`place_and_route`); ``--seed N`` alone
+reproduces that placement.
 With no artifact at ``--model`` a model is trained first, from live Bybit klines or,
 when Bybit cannot be reached, from synthetic ones (and every report says so).
 ``--config auto`` builds the fully parallel core, and falls back to the folded one when
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,7 +37,7 @@ from hw import report as build_report
 from hw.boards import BOARDS, Board, BoardError, BoardTop
 from hw.core import CONFIGS
 from hw.pll import PllError
-from hw.toolchain import ToolchainError, configure, find_programmer
+from hw.toolchain import ToolchainError, configure, find_programmer, find_tool
 from hw.uart import BaudRateError, bit_cycles
 
 DESIGN = "trader"
@@ -45,6 +50,8 @@ BYBIT_TIMEOUT_S = 5
 #: attribute (Amaranth puts a Signal's ``attrs`` on its wire) is kept as it is. Identical
 #: registers are merged otherwise, whatever their wires say; see :data:`hw.divider.UNSHARED`.
 KEEP_REGISTERS = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
+#: Placement seeds raced side by side at most (one per core), see :func:`default_seeds`.
+RACED_SEEDS = 2
 #: A nextpnr utilisation line: ``Info:      ICESTORM_LC:  36787/  5280   696%``.
 UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.MULTILINE)
 
@@ -69,10 +76,10 @@ class Options:
     allow_timing_failure: bool = False
     keep_files: bool = False
     out: Path = Path("build")
-    #: nextpnr's placement seed: fmax moves with it by several percent (measured on the
-    #: default ULX3S-85F design at a 125 MHz target, commit 281c247: 132.01, 130.09 and
-    #: 128.40 MHz with seeds 1, 2 and 3).
-    seed: int = 1
+    #: nextpnr's placement seeds, raced side by side (:func:`place_and_route`). fmax moves
+    #: with the seed by several percent (the default ULX3S-85F design at a 125 MHz target,
+    #: commit 281c247: 132.01, 130.09 and 128.40 MHz with seeds 1, 2 and 3).
+    seeds: tuple = field(default_factory=lambda: default_seeds())
 
     @property
     def directory(self) -> Path:
@@ -94,6 +101,16 @@ class Attempt:
     nextpnr: dict = field(default_factory=dict)
     #: the tool commands of Amaranth's build plan: synthesis, place and route, packing
     commands: list = field(default_factory=list)
+    #: the placement kept, and what became of each seed's run
+    seed: int | None = None
+    placements: list = field(default_factory=list)
+
+
+def default_seeds() -> tuple:
+    """Seeds 1, 2, ... one per core the process may use, at most :data:`RACED_SEEDS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+    return tuple(range(1, min(cores, RACED_SEEDS) + 1))
 
 
 def main(argv=None) -> int:
@@ -109,8 +126,10 @@ def main(argv=None) -> int:
                         help="design clock (default: the board's, e.g. 100 for ulx3s)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate")
     parser.add_argument("--program", action="store_true", help="program the board after")
-    parser.add_argument("--seed", type=int, default=Options.seed,
-                        help="nextpnr placement seed (fmax varies with it by several %%)")
+    parser.add_argument("--seed", type=int, nargs="+", metavar="N",
+                        help="nextpnr placement seeds, run side by side; the first placement "
+                        "to meet timing is kept (default: 1 2 with two cores or more, else 1; "
+                        "fmax varies with the seed by several %%)")
     parser.add_argument("--allow-timing-failure", action="store_true",
                         help="keep the bitstream even when fmax is below the clock")
     parser.add_argument("--keep-files", action="store_true",
@@ -122,7 +141,8 @@ def main(argv=None) -> int:
         parser.error(f"--baud must be positive, got {args.baud}")
     options = Options(chosen, args.device or chosen.default_device, args.model, args.config,
                       args.clock_mhz, args.baud, args.program, args.allow_timing_failure,
-                      args.keep_files, args.out, args.seed)
+                      args.keep_files, args.out,
+                      *([tuple(dict.fromkeys(args.seed))] if args.seed else []))
     from sw.artifact import ArtifactError
     try:
         build(options)
@@ -182,8 +202,10 @@ def build(options: Options, core_factory=None) -> dict:
         result["bitstream"] = None
         build_report.write(result, options.directory)
         raise BuildError(f"timing not met: fmax {result['fmax_mhz']:.2f} MHz < "
-                         f"{result['target_mhz']:g} MHz (lower --clock-mhz, try another "
-                         f"--seed, or pass --allow-timing-failure); no bitstream written")
+                         f"{result['target_mhz']:g} MHz with seed "
+                         f"{', '.join(map(str, options.seeds))} (lower --clock-mhz, try "
+                         f"other --seed values, or pass --allow-timing-failure); no "
+                         f"bitstream written")
     pack(attempt, board, options, result)
     paths = build_report.write(result, options.directory)
     summary(result, paths)
@@ -238,22 +260,109 @@ def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_
                                 **board.toolchain_opts,
                                 nextpnr_opts=["--report", "nextpnr.json",
                                               "--timing-allow-fail",
-                                              "--seed", str(options.seed)])
+                                              "--seed", str(options.seeds[0])])
         plan.extract(str(attempt.workdir))
     attempt.commands = json.loads(
         (attempt.workdir / f"build_{DESIGN}.json").read_text())["commands"]
-    synthesis, place_and_route, _ = attempt.commands
+    synthesis, placing, _ = attempt.commands
     with step(attempt, "synthesis"):
         run_tool(synthesis, attempt.workdir, f"{DESIGN}.rpt")
     with step(attempt, "place_and_route"):
-        try:
-            run_tool(place_and_route, attempt.workdir, f"{DESIGN}.tim")
-        except BuildError as error:
-            overused = over_capacity((attempt.workdir / f"{DESIGN}.tim").read_text())
-            if overused:
-                raise DoesNotFit(overused) from None
-            raise error
-    attempt.nextpnr = json.loads((attempt.workdir / "nextpnr.json").read_text())
+        place_and_route(attempt, placing, options.seeds)
+
+
+@dataclass
+class Placement:
+    """One nextpnr run: its seed, process and directory, and how it ended."""
+    seed: int
+    directory: Path
+    process: subprocess.Popen
+    outcome: dict = field(default_factory=dict)
+    nextpnr: dict | None = None
+
+
+def place_and_route(attempt: Attempt, command: list, seeds):
+    """nextpnr once per seed, side by side, each in a directory of its own (the work
+    directory itself for one seed). The first run to meet timing is kept and the others
+    are stopped; when none does, the highest fmax once all have ended. The kept run's log,
+    report and placed design end up in the work directory, and a run that finds the
+    design larger than the device stops them all (:class:`DoesNotFit`)."""
+    workdir, start = attempt.workdir, time.monotonic()
+    runs = []
+    try:
+        for seed in seeds:
+            directory = workdir / f"seed_{seed}" if len(seeds) > 1 else workdir
+            directory.mkdir(exist_ok=True)
+            argv = [find_tool(command[0]), *(os.path.relpath(workdir / arg, directory)
+                                             if (workdir / arg).is_file() else arg
+                                             for arg in with_seed(command[1:], seed))]
+            with open(directory / "place_and_route.out", "w") as output:
+                runs.append(Placement(seed, directory, subprocess.Popen(
+                    argv, cwd=directory, stdout=output, stderr=subprocess.STDOUT)))
+        if len(runs) > 1:
+            print(f"    seeds {', '.join(map(str, seeds))} side by side", flush=True)
+        kept = None
+        while kept is None and any(run.process.returncode is None for run in runs):
+            time.sleep(0.1)
+            for run in runs:
+                if run.process.returncode is None and run.process.poll() is not None:
+                    finish(run, round(time.monotonic() - start, 2), len(runs) > 1)
+                    if run.outcome.get("timing_met"):
+                        kept = run
+                        break
+    finally:
+        for run in runs:
+            if run.process.poll() is None:
+                run.process.kill()
+                run.process.wait()
+                run.outcome = {"stopped_after_s": round(time.monotonic() - start, 2)}
+    placed = [run for run in runs if run.nextpnr is not None]
+    if kept is None and not placed:
+        raise BuildError(runs[0].outcome["error"])
+    kept = kept or max(placed, key=lambda run: run.outcome["fmax_mhz"])
+    if len(runs) > 1:
+        for path in kept.directory.iterdir():
+            os.replace(path, workdir / path.name)
+        stopped = [str(run.seed) for run in runs if "stopped_after_s" in run.outcome]
+        print(f"    seed {kept.seed} kept" + (f"; seed {', '.join(stopped)} stopped"
+                                               if stopped else ""), flush=True)
+    kept.outcome["kept"] = True
+    attempt.seed, attempt.nextpnr = kept.seed, kept.nextpnr
+    attempt.placements = [{"seed": run.seed, **run.outcome} for run in runs]
+
+
+def finish(run: Placement, seconds: float, show: bool):
+    """Record how ``run`` ended: its fmax and whether timing is met, or its error."""
+    if run.process.returncode != 0:
+        text = (run.directory / "place_and_route.out").read_text()
+        log = run.directory / f"{DESIGN}.tim"
+        if log.exists():
+            text += log.read_text()
+        if overused := over_capacity(text):
+            raise DoesNotFit(overused)
+        run.outcome = {"error": tool_error("nextpnr", text, run.process.returncode,
+                                           run.directory), "seconds": seconds}
+        if show:
+            print(f"    seed {run.seed}: {run.outcome['error']}", flush=True)
+        return
+    run.nextpnr = json.loads((run.directory / "nextpnr.json").read_text())
+    clocks = build_report.timing(run.nextpnr["fmax"])
+    run.outcome = {"fmax_mhz": min(clock["achieved_mhz"] for clock in clocks.values()),
+                   "timing_met": all(clock["met"] for clock in clocks.values()),
+                   "seconds": seconds}
+    if show:
+        print(f"    seed {run.seed}: fmax {run.outcome['fmax_mhz']:.2f} MHz, timing "
+              f"{'met' if run.outcome['timing_met'] else 'NOT met'}, {seconds:.1f} s",
+              flush=True)
+
+
+def with_seed(args: list, seed: int) -> list:
+    """nextpnr's arguments with ``--seed seed``."""
+    args = list(args)
+    if "--seed" in args:
+        args[args.index("--seed") + 1] = str(seed)
+        return args
+    return [*args, "--seed", str(seed)]
 
 
 def pack(attempt: Attempt, board: Board, options: Options, result: dict):
@@ -293,16 +402,20 @@ class step:
 
 def run_tool(argv: list, workdir: Path, log: str | None):
     """Run one tool of the plan (``argv[0]`` is the tool name Amaranth gives)."""
-    from hw.toolchain import find_tool
-    argv = [find_tool(argv[0]), *argv[1:]]
-    done = subprocess.run(argv, cwd=workdir, capture_output=True, text=True)
+    done = subprocess.run([find_tool(argv[0]), *argv[1:]], cwd=workdir, capture_output=True,
+                          text=True)
     if done.returncode != 0:
         text = done.stdout + done.stderr
         if log and (workdir / log).exists():
             text += (workdir / log).read_text()
-        errors = [line.strip() for line in text.splitlines() if "ERROR" in line.upper()]
-        reason = errors[0][:300] if errors else f"exit status {done.returncode}"
-        raise BuildError(f"{Path(argv[0]).name} failed: {reason} (logs in {workdir})")
+        raise BuildError(tool_error(argv[0], text, done.returncode, workdir))
+
+
+def tool_error(tool: str, output: str, status: int, workdir: Path) -> str:
+    """The message for a failed tool: its first ERROR line, else its exit status."""
+    errors = [line.strip() for line in output.splitlines() if "ERROR" in line.upper()]
+    reason = errors[0][:300] if errors else f"exit status {status}"
+    return f"{tool} failed: {reason} (logs in {workdir})"
 
 
 def over_capacity(nextpnr_log: str) -> str:
@@ -338,7 +451,8 @@ def make_report(attempt, board, platform, options, pll, model, model_path, train
                   "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
         "fmax_mhz": fmax,
         "target_mhz": target,
-        "seed": options.seed,
+        "seed": attempt.seed,
+        "placements": attempt.placements,
         "clocks": clocks,
         "timing_met": all(clock["met"] for clock in clocks.values()),
         "resources": build_report.resources(

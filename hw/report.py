@@ -86,11 +86,26 @@ def markdown(report: dict) -> str:
     lines += ["", "## Steps", "", "| step | seconds |", "| --- | ---: |"]
     lines += [f"| {step} | {seconds:.1f} |" for step, seconds in report["steps_s"].items()]
     lines += [f"| **total** | **{sum(report['steps_s'].values()):.1f}** |", ""]
+    if len(report["placements"]) > 1:
+        lines += ["## Placement seeds", "",
+                  "Run side by side; the first placement to meet timing is kept.", ""]
+        lines += [f"- seed {run['seed']}: {placement_outcome(run)}"
+                  for run in report["placements"]]
+        lines.append("")
     if len(report["config_choice"]["attempts"]) > 1:
         lines += ["## Configuration attempts", ""]
         lines += [f"- {a['config']}: {a['outcome']}" for a in report["config_choice"]["attempts"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def placement_outcome(run: dict) -> str:
+    if "stopped_after_s" in run:
+        return f"stopped after {run['stopped_after_s']:.1f} s"
+    if "error" in run:
+        return run["error"]
+    return (f"fmax {run['fmax_mhz']:.2f} MHz, timing {'met' if run['timing_met'] else 'NOT met'}"
+            f", {run['seconds']:.1f} s" + (" (kept)" if run.get("kept") else ""))
 
 
 def percent(entry: dict) -> float:

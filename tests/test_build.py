@@ -1,6 +1,8 @@
 """The board build: CLI errors, and real bitstreams for the ULX3S and the iCEBreaker."""
 
 import json
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -184,7 +186,7 @@ def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
     assert report["timing_met"] is False and report["bitstream"] is None
     assert not list((tmp_path / "icebreaker").glob("trader.*"))
     report, _ = run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200,
-                          allow_timing_failure=True, seed=7, keep_files=True)
+                          allow_timing_failure=True, seeds=(7,), keep_files=True)
     assert report["timing_met"] is False and (tmp_path / "icebreaker" / "trader.bit").exists()
     assert "timing NOT met" in (tmp_path / "icebreaker" / "report.md").read_text()
     assert "NOT met (placement seed 7)" in (
@@ -198,3 +200,91 @@ def test_impossible_baud_rate_is_a_usage_error(capsys, model_dir):
     code, err = run_cli(capsys, "--board", "icebreaker", "--baud", "10000000",
                         "--model", str(model_dir))
     assert code == 2 and "--baud" in err and "Traceback" not in err
+
+
+#: A stand-in nextpnr for the seed race: the netlist it is given says, per seed, how long to
+#: run and what fmax to report, or to fail (over capacity, or with an error).
+FAKE_NEXTPNR = """
+import json, pathlib, sys, time
+args = sys.argv[1:]
+value = lambda option: args[args.index(option) + 1]
+plan = json.loads(pathlib.Path(value("--json")).read_text())[value("--seed")]
+time.sleep(plan.get("sleep", 0))
+if plan.get("overused"):
+    pathlib.Path(value("--log")).write_text("Info:      ICESTORM_LC:  36787/  5280   696%\\n")
+    sys.exit(1)
+if "error" in plan:
+    print("ERROR: " + plan["error"])
+    sys.exit(1)
+pathlib.Path(value("--log")).write_text("placed and routed\\n")
+pathlib.Path(value("--report")).write_text(json.dumps(
+    {"fmax": {"clk": {"achieved": plan["fmax"], "constraint": 100.0}}}))
+"""
+
+
+@pytest.fixture
+def race(tmp_path, monkeypatch):
+    """``race(plans, seeds)``: place_and_route with the stand-in nextpnr; returns the
+    attempt, the work directory and the seconds it took."""
+    tool = tmp_path / "fake-nextpnr"
+    tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
+    tool.chmod(0o755)
+    monkeypatch.setenv("NEXTPNR_ICE40", str(tool))
+    command = ["nextpnr-ice40", "--report", "nextpnr.json", "--seed", "1", "--log",
+               "trader.tim", "--json", "trader.json"]
+
+    def run(plans: dict, seeds: tuple):
+        workdir = tmp_path / "work"
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir()
+        (workdir / "trader.json").write_text(json.dumps({str(s): p for s, p in plans.items()}))
+        attempt = build.Attempt("parallel", None, workdir)
+        start = time.monotonic()
+        build.place_and_route(attempt, command, seeds)
+        return attempt, workdir, time.monotonic() - start
+    return run
+
+
+def test_race_keeps_the_first_placement_to_meet_timing(race):
+    attempt, workdir, seconds = race({5: {"fmax": 90}, 6: {"sleep": 1, "fmax": 120},
+                                      7: {"sleep": 120, "fmax": 150}}, (5, 6, 7))
+    assert attempt.seed == 6 and seconds < 60
+    runs = {run["seed"]: run for run in attempt.placements}
+    assert runs[5]["fmax_mhz"] == 90 and runs[5]["timing_met"] is False
+    assert runs[6]["fmax_mhz"] == 120 and runs[6]["timing_met"] and runs[6]["kept"]
+    assert runs[7].keys() == {"seed", "stopped_after_s"}
+    assert attempt.nextpnr["fmax"]["clk"]["achieved"] == 120
+    assert json.loads((workdir / "nextpnr.json").read_text()) == attempt.nextpnr
+    assert (workdir / "trader.tim").read_text() == "placed and routed\n"
+
+
+def test_race_without_a_placement_meeting_timing_keeps_the_fastest(race):
+    attempt, workdir, _ = race({1: {"fmax": 80}, 2: {"sleep": 0.5, "fmax": 95},
+                                3: {"error": "no route"}}, (1, 2, 3))
+    runs = {run["seed"]: run for run in attempt.placements}
+    assert attempt.seed == 2 and runs[2]["kept"] and "kept" not in runs[1]
+    assert "nextpnr failed: ERROR: no route" in runs[3]["error"]
+    assert attempt.nextpnr["fmax"]["clk"]["achieved"] == 95
+
+
+def test_race_stops_when_the_design_does_not_fit(race):
+    start = time.monotonic()
+    with pytest.raises(build.DoesNotFit, match=r"ICESTORM_LC 36787/5280 \(696%\)"):
+        race({1: {"overused": True}, 2: {"sleep": 120, "fmax": 150}}, (1, 2))
+    assert time.monotonic() - start < 60
+
+
+def test_race_of_one_seed_runs_in_the_work_directory(race):
+    attempt, workdir, _ = race({4: {"fmax": 110}}, (4,))
+    assert attempt.seed == 4 and attempt.placements == [
+        {"seed": 4, "fmax_mhz": 110, "timing_met": True, "seconds": pytest.approx(0, abs=30),
+         "kept": True}]
+    assert sorted(path.name for path in workdir.iterdir()) == [
+        "nextpnr.json", "place_and_route.out", "trader.json", "trader.tim"]
+    with pytest.raises(build.BuildError, match="nextpnr failed: ERROR: no route"):
+        race({4: {"error": "no route"}}, (4,))
+
+
+def test_default_seeds_one_per_core_up_to_two():
+    assert build.default_seeds() in ((1,), (1, 2))
+    assert build.Options(board("ulx3s"), "85F", Path("m")).seeds == build.default_seeds()
