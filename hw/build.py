@@ -2,14 +2,15 @@
 
     python -m hw.build --board ulx3s [--device 12F|25F|45F|85F] [--model build/model]
         [--config auto|parallel|folded] [--clock-mhz F] [--baud B] [--program]
-        [--seed N [N ...]] [--allow-timing-failure] [--keep-files]
+        [--placement timing|wirelength ...] [--seed N ...] [--allow-timing-failure]
+        [--keep-files]
 
 Steps, each timed: elaborate (Amaranth), rtlil, synthesis (Yosys), place_and_route
 (nextpnr, with ``--report`` for fmax and utilisation), packing (ecppack / icepack).
-nextpnr runs on one core, and both its run time and fmax move with the placement seed:
-place and route runs one seed per core side by side (two on a machine with two cores) and
-keeps the first placement that meets timing (:func:`place_and_route`); ``--seed N`` alone
-reproduces that placement.
+nextpnr runs on one core. With two cores or more, place and route races a timing-driven
+placement against one driven by wirelength alone (faster, lower fmax) and keeps the first
+that meets timing (:data:`PLACEMENTS`, :func:`place_and_route`); the report names it, and
+``--placement P --seed N`` builds it again.
 With no artifact at ``--model`` a model is trained first, from live Bybit klines or,
 when Bybit cannot be reached, from synthetic ones (and every report says so).
 ``--config auto`` builds the fully parallel core, and falls back to the folded one when
@@ -50,8 +51,10 @@ BYBIT_TIMEOUT_S = 5
 #: attribute (Amaranth puts a Signal's ``attrs`` on its wire) is kept as it is. Identical
 #: registers are merged otherwise, whatever their wires say; see :data:`hw.divider.UNSHARED`.
 KEEP_REGISTERS = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
-#: Placement seeds raced side by side at most (one per core), see :func:`default_seeds`.
-RACED_SEEDS = 2
+#: nextpnr's placements, by what drives them, and their options. ``timing`` gives the best
+#: fmax; ``wirelength`` (no timing-driven placement) is faster, and nextpnr still checks
+#: its timing.
+PLACEMENTS = {"timing": [], "wirelength": ["--no-tmdriv"]}
 #: A nextpnr utilisation line: ``Info:      ICESTORM_LC:  36787/  5280   696%``.
 UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.MULTILINE)
 
@@ -76,10 +79,12 @@ class Options:
     allow_timing_failure: bool = False
     keep_files: bool = False
     out: Path = Path("build")
-    #: nextpnr's placement seeds, raced side by side (:func:`place_and_route`). fmax moves
-    #: with the seed by several percent (the default ULX3S-85F design at a 125 MHz target,
-    #: commit 281c247: 132.01, 130.09 and 128.40 MHz with seeds 1, 2 and 3).
-    seeds: tuple = field(default_factory=lambda: default_seeds())
+    #: nextpnr's placements (:data:`PLACEMENTS`) and seeds: every pair is one run, side by
+    #: side (:func:`place_and_route`). fmax moves with the seed by several percent (the
+    #: default ULX3S-85F design at a 125 MHz target, commit 281c247: 132.01, 130.09 and
+    #: 128.40 MHz with seeds 1, 2 and 3).
+    placements: tuple = field(default_factory=lambda: default_placements())
+    seeds: tuple = (1,)
 
     @property
     def directory(self) -> Path:
@@ -101,16 +106,17 @@ class Attempt:
     nextpnr: dict = field(default_factory=dict)
     #: the tool commands of Amaranth's build plan: synthesis, place and route, packing
     commands: list = field(default_factory=list)
-    #: the placement kept, and what became of each seed's run
-    seed: int | None = None
+    #: the placement kept (``(placement, seed)``), and what became of every run
+    kept: tuple | None = None
     placements: list = field(default_factory=list)
 
 
-def default_seeds() -> tuple:
-    """Seeds 1, 2, ... one per core the process may use, at most :data:`RACED_SEEDS`."""
+def default_placements() -> tuple:
+    """Both placements of :data:`PLACEMENTS` side by side on two cores or more, else
+    the timing-driven one."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         os.cpu_count() or 1
-    return tuple(range(1, min(cores, RACED_SEEDS) + 1))
+    return ("wirelength", "timing") if cores > 1 else ("timing",)
 
 
 def main(argv=None) -> int:
@@ -126,10 +132,12 @@ def main(argv=None) -> int:
                         help="design clock (default: the board's, e.g. 100 for ulx3s)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate")
     parser.add_argument("--program", action="store_true", help="program the board after")
-    parser.add_argument("--seed", type=int, nargs="+", metavar="N",
-                        help="nextpnr placement seeds, run side by side; the first placement "
-                        "to meet timing is kept (default: 1 2 with two cores or more, else 1; "
-                        "fmax varies with the seed by several %%)")
+    parser.add_argument("--placement", nargs="+", choices=list(PLACEMENTS),
+                        help="nextpnr placements to race side by side, the first to meet "
+                        "timing kept (default: both with two cores or more, else timing)")
+    parser.add_argument("--seed", type=int, nargs="+", metavar="N", default=[Options.seeds[0]],
+                        help="nextpnr placement seeds, each raced with each --placement "
+                        "(default: 1; fmax varies with the seed by several %%)")
     parser.add_argument("--allow-timing-failure", action="store_true",
                         help="keep the bitstream even when fmax is below the clock")
     parser.add_argument("--keep-files", action="store_true",
@@ -142,7 +150,8 @@ def main(argv=None) -> int:
     options = Options(chosen, args.device or chosen.default_device, args.model, args.config,
                       args.clock_mhz, args.baud, args.program, args.allow_timing_failure,
                       args.keep_files, args.out,
-                      *([tuple(dict.fromkeys(args.seed))] if args.seed else []))
+                      *([tuple(dict.fromkeys(args.placement))] if args.placement else []))
+    options.seeds = tuple(dict.fromkeys(args.seed))
     from sw.artifact import ArtifactError
     try:
         build(options)
@@ -202,10 +211,10 @@ def build(options: Options, core_factory=None) -> dict:
         result["bitstream"] = None
         build_report.write(result, options.directory)
         raise BuildError(f"timing not met: fmax {result['fmax_mhz']:.2f} MHz < "
-                         f"{result['target_mhz']:g} MHz with seed "
-                         f"{', '.join(map(str, options.seeds))} (lower --clock-mhz, try "
-                         f"other --seed values, or pass --allow-timing-failure); no "
-                         f"bitstream written")
+                         f"{result['target_mhz']:g} MHz ({' and '.join(options.placements)} "
+                         f"placement, seed {', '.join(map(str, options.seeds))}; lower "
+                         f"--clock-mhz, try other --seed values, or pass "
+                         f"--allow-timing-failure); no bitstream written")
     pack(attempt, board, options, result)
     paths = build_report.write(result, options.directory)
     summary(result, paths)
@@ -268,12 +277,13 @@ def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_
     with step(attempt, "synthesis"):
         run_tool(synthesis, attempt.workdir, f"{DESIGN}.rpt")
     with step(attempt, "place_and_route"):
-        place_and_route(attempt, placing, options.seeds)
+        place_and_route(attempt, placing, options.placements, options.seeds)
 
 
 @dataclass
-class Placement:
-    """One nextpnr run: its seed, process and directory, and how it ended."""
+class Run:
+    """One nextpnr run: its placement and seed, process and directory, and how it ended."""
+    placement: str
     seed: int
     directory: Path
     process: subprocess.Popen
@@ -281,26 +291,29 @@ class Placement:
     nextpnr: dict | None = None
 
 
-def place_and_route(attempt: Attempt, command: list, seeds):
-    """nextpnr once per seed, side by side, each in a directory of its own (the work
-    directory itself for one seed). The first run to meet timing is kept and the others
-    are stopped; when none does, the highest fmax once all have ended. The kept run's log,
-    report and placed design end up in the work directory, and a run that finds the
-    design larger than the device stops them all (:class:`DoesNotFit`)."""
+def place_and_route(attempt: Attempt, command: list, placements, seeds):
+    """nextpnr once per placement (:data:`PLACEMENTS`) and seed, side by side, each in a
+    directory of its own (the work directory itself for a single run). The first run to
+    meet timing is kept and the others are stopped; when none does, the highest fmax once
+    all have ended. The kept run's log, report and placed design end up in the work
+    directory; a run that finds the design larger than the device stops them all
+    (:class:`DoesNotFit`)."""
     workdir, start = attempt.workdir, time.monotonic()
+    pairs = [(placement, seed) for seed in seeds for placement in placements]
     runs = []
     try:
-        for seed in seeds:
-            directory = workdir / f"seed_{seed}" if len(seeds) > 1 else workdir
+        for placement, seed in pairs:
+            directory = workdir / f"{placement}_{seed}" if len(pairs) > 1 else workdir
             directory.mkdir(exist_ok=True)
+            args = [*with_seed(command[1:], seed), *PLACEMENTS[placement]]
             argv = [find_tool(command[0]), *(os.path.relpath(workdir / arg, directory)
                                              if (workdir / arg).is_file() else arg
-                                             for arg in with_seed(command[1:], seed))]
+                                             for arg in args)]
             with open(directory / "place_and_route.out", "w") as output:
-                runs.append(Placement(seed, directory, subprocess.Popen(
+                runs.append(Run(placement, seed, directory, subprocess.Popen(
                     argv, cwd=directory, stdout=output, stderr=subprocess.STDOUT)))
         if len(runs) > 1:
-            print(f"    seeds {', '.join(map(str, seeds))} side by side", flush=True)
+            print(f"    {', '.join(map(describe, runs))} side by side", flush=True)
         kept = None
         while kept is None and any(run.process.returncode is None for run in runs):
             time.sleep(0.1)
@@ -323,15 +336,20 @@ def place_and_route(attempt: Attempt, command: list, seeds):
     if len(runs) > 1:
         for path in kept.directory.iterdir():
             os.replace(path, workdir / path.name)
-        stopped = [str(run.seed) for run in runs if "stopped_after_s" in run.outcome]
-        print(f"    seed {kept.seed} kept" + (f"; seed {', '.join(stopped)} stopped"
-                                               if stopped else ""), flush=True)
+        stopped = [describe(run) for run in runs if "stopped_after_s" in run.outcome]
+        print(f"    {describe(kept)} kept" + (f"; {', '.join(stopped)} stopped"
+                                                if stopped else ""), flush=True)
     kept.outcome["kept"] = True
-    attempt.seed, attempt.nextpnr = kept.seed, kept.nextpnr
-    attempt.placements = [{"seed": run.seed, **run.outcome} for run in runs]
+    attempt.kept, attempt.nextpnr = (kept.placement, kept.seed), kept.nextpnr
+    attempt.placements = [{"placement": run.placement, "seed": run.seed, **run.outcome}
+                          for run in runs]
 
 
-def finish(run: Placement, seconds: float, show: bool):
+def describe(run: Run) -> str:
+    return f"{run.placement} placement seed {run.seed}"
+
+
+def finish(run: Run, seconds: float, show: bool):
     """Record how ``run`` ended: its fmax and whether timing is met, or its error."""
     if run.process.returncode != 0:
         text = (run.directory / "place_and_route.out").read_text()
@@ -343,7 +361,7 @@ def finish(run: Placement, seconds: float, show: bool):
         run.outcome = {"error": tool_error("nextpnr", text, run.process.returncode,
                                            run.directory), "seconds": seconds}
         if show:
-            print(f"    seed {run.seed}: {run.outcome['error']}", flush=True)
+            print(f"    {describe(run)}: {run.outcome['error']}", flush=True)
         return
     run.nextpnr = json.loads((run.directory / "nextpnr.json").read_text())
     clocks = build_report.timing(run.nextpnr["fmax"])
@@ -351,7 +369,7 @@ def finish(run: Placement, seconds: float, show: bool):
                    "timing_met": all(clock["met"] for clock in clocks.values()),
                    "seconds": seconds}
     if show:
-        print(f"    seed {run.seed}: fmax {run.outcome['fmax_mhz']:.2f} MHz, timing "
+        print(f"    {describe(run)}: fmax {run.outcome['fmax_mhz']:.2f} MHz, timing "
               f"{'met' if run.outcome['timing_met'] else 'NOT met'}, {seconds:.1f} s",
               flush=True)
 
@@ -451,7 +469,8 @@ def make_report(attempt, board, platform, options, pll, model, model_path, train
                   "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
         "fmax_mhz": fmax,
         "target_mhz": target,
-        "seed": attempt.seed,
+        "placement": attempt.kept[0],
+        "seed": attempt.kept[1],
         "placements": attempt.placements,
         "clocks": clocks,
         "timing_met": all(clock["met"] for clock in clocks.values()),

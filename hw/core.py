@@ -47,8 +47,8 @@ class SignalCore(wiring.Component):
     klines accepted back to back) the largest stage ``ii``.
 
     The stages never stall, so no clock enable spans the core: backpressure on ``o`` fills
-    a queue of :attr:`credits` entries instead, and ``i.ready`` (a compare of a counter)
-    admits a kline only while fewer than :attr:`credits` are outstanding. The queue is
+    a queue of :attr:`credits` entries instead, and ``i.ready`` (a registered compare of a
+    counter) admits a kline only while fewer than :attr:`credits` are outstanding. The queue is
     bypassed while empty, so it adds no cycle. Nothing is lost, duplicated or reordered; a
     synchronous reset empties the core and restarts the feature warm-up.
 
@@ -107,15 +107,22 @@ class SignalCore(wiring.Component):
         last = stream.Signature(self.o.payload.shape()).create()
         chain(m, admit, self._stages, wiring.flipped(last))
         outstanding = Signal(range(self.credits + 1))
-        room = outstanding < self.credits
+        admitted, delivered = self.i.valid & self.i.ready, self.o.valid & self.o.ready
+        # `outstanding < credits`, registered: each count outstanding can take next is
+        # compared beside the handshake, which only selects one (no carry chain after it)
+        room = Signal(init=1)
+        m.d.sync += [
+            outstanding.eq(outstanding + admitted - delivered),
+            room.eq(Mux(admitted == delivered, outstanding < self.credits,
+                        Mux(admitted, outstanding + 1 < self.credits,
+                            outstanding - 1 < self.credits))),
+        ]
         m.d.comb += [
             admit.payload.eq(self.i.payload),
             admit.valid.eq(self.i.valid & room),
             self.i.ready.eq(admit.ready & room),
             last.ready.eq(1),
         ]
-        m.d.sync += outstanding.eq(outstanding + (self.i.valid & self.i.ready)
-                                   - (self.o.valid & self.o.ready))
         m.submodules.queue = queue = fifo.SyncFIFO(width=len(last.payload.as_value()),
                                                    depth=self.credits)
         # an empty queue hands a result straight on: no cycle added

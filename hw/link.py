@@ -204,16 +204,16 @@ class UartLink(wiring.Component):
     A free-running ``COUNTER_BITS``-bit cycle counter stamps each kline as the core takes
     it; the stamps wait in a FIFO (the core keeps order) and each result frame carries
     ``now - stamp``: the core's latency, exactly, when the line is free. The link adds no
-    cycles of its own to it. A kline waits in the parser while the stamp FIFO is full.
+    cycles of its own to it. A kline waits in a skid buffer while the stamp FIFO is full.
 
-    A reset frame pulses ``core_reset`` (for a :class:`~amaranth.hdl.ResetInserter` around
-    the core), empties the stamp FIFO, restarts the sequence and is answered by a ready
+    A reset frame pulses ``core_reset`` (the core's reset: also high while the link itself
+    is in reset), empties the stamp FIFO, restarts the sequence and is answered by a ready
     frame carrying ``latency`` and ``model_id``. ``error`` pulses on every error reported.
 
-    Latency of the link itself: a kline reaches the core four cycles after its CRC byte's
-    stop bit is sampled (the receiver's registered ``o.valid``, a skid buffer, then the
-    parser's ``CHECK`` and ``EMIT`` states); a result starts its frame one cycle after it
-    leaves the core.
+    Latency of the link itself: a kline reaches the core five cycles after its CRC byte's
+    stop bit is sampled (the receiver's registered ``o.valid``, a skid buffer, the parser's
+    ``CHECK`` and ``EMIT`` states, a skid buffer); a result starts its frame one cycle after
+    it leaves the core.
     Throughput: one kline per 23-byte frame time (the result frame, ``10 + classes``
     bytes, is shorter, so the line back never limits it).
     """
@@ -240,9 +240,12 @@ class UartLink(wiring.Component):
         rx, tx, parser, encoder = self._rx, self._tx, self._parser, self._encoder
         m.submodules.rx, m.submodules.tx = rx, tx
         m.submodules.parser, m.submodules.encoder = parser, encoder
-        # registered: the core's reset fans out to every flip-flop of the core
         reset = Signal()
         m.d.sync += reset.eq(parser.reset)
+        # the core's reset reaches all over the core: one register drives it, with no gate
+        # after it to OR in the link's own reset (init 1 holds it while that is asserted)
+        core_reset = Signal(init=1)
+        m.d.sync += core_reset.eq(parser.reset)
         stamps = fifo.SyncFIFO(width=COUNTER_BITS, depth=self._stamp_depth)
         m.submodules.stamps = ResetInserter(reset)(stamps)
         now = Signal(COUNTER_BITS)
@@ -253,12 +256,16 @@ class UartLink(wiring.Component):
         m.submodules.rx_skid = rx_skid = SkidBuffer(8)
         wiring.connect(m, rx.o, rx_skid.i)
         wiring.connect(m, rx_skid.o, parser.i)
+        # and between the parser and the core: the core's handshake with the stamp FIFO
+        # stays out of the parser's state machine
+        m.submodules.kline_skid = kline_skid = SkidBuffer(KLINE)
+        wiring.connect(m, parser.kline, kline_skid.i)
         wiring.connect(m, encoder.o, tx.i)
 
         m.d.comb += [
-            self.kline.payload.eq(parser.kline.payload),
-            self.kline.valid.eq(parser.kline.valid & stamps.w_rdy),
-            parser.kline.ready.eq(self.kline.ready & stamps.w_rdy),
+            self.kline.payload.eq(kline_skid.o.payload),
+            self.kline.valid.eq(kline_skid.o.valid & stamps.w_rdy),
+            kline_skid.o.ready.eq(self.kline.ready & stamps.w_rdy),
             stamps.w_en.eq(self.kline.valid & self.kline.ready),
             stamps.w_data.eq(now),
 
@@ -270,7 +277,7 @@ class UartLink(wiring.Component):
 
             parser.abort.eq(rx.framing_error | rx.overrun),
             encoder.announce.eq(reset),
-            self.core_reset.eq(reset),
+            self.core_reset.eq(core_reset),
             self.error.eq(encoder.error != 0),
         ]
         with m.If(rx.framing_error):

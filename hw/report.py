@@ -70,7 +70,8 @@ def markdown(report: dict) -> str:
         f"| clock | {clock['achieved_mhz']:g} MHz from a {clock['source_mhz']:g} MHz oscillator "
         f"(requested {clock['requested_mhz']:g} MHz) |",
         f"| fmax (nextpnr) | {report['fmax_mhz']:.2f} MHz, target {report['target_mhz']:g} MHz: "
-        f"{'met' if report['timing_met'] else 'NOT met'} (placement seed {report['seed']}) |",
+        f"{'met' if report['timing_met'] else 'NOT met'} ({report['placement']}-driven "
+        f"placement, seed {report['seed']}) |",
         f"| latency | {report['latency_cycles']} cycles = {report['latency_ns']:.1f} ns at fmax, "
         f"{report['latency_ns_at_clock']:.1f} ns at the clock |",
         f"| initiation interval | {report['ii']} cycles "
@@ -87,9 +88,9 @@ def markdown(report: dict) -> str:
     lines += [f"| {step} | {seconds:.1f} |" for step, seconds in report["steps_s"].items()]
     lines += [f"| **total** | **{sum(report['steps_s'].values()):.1f}** |", ""]
     if len(report["placements"]) > 1:
-        lines += ["## Placement seeds", "",
+        lines += ["## Placements", "",
                   "Run side by side; the first placement to meet timing is kept.", ""]
-        lines += [f"- seed {run['seed']}: {placement_outcome(run)}"
+        lines += [f"- {run['placement']}-driven, seed {run['seed']}: {placement_outcome(run)}"
                   for run in report["placements"]]
         lines.append("")
     if len(report["config_choice"]["attempts"]) > 1:

@@ -1,6 +1,6 @@
 """The board-independent top: the signal core behind the UART host link, with status LEDs."""
 
-from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -63,7 +63,10 @@ class LinkedCore(wiring.Component):
         m = Module()
         core, link = self._core, self._link
         m.submodules.link = link
-        m.submodules.core = ResetInserter(link.core_reset)(core)
+        # the core in a domain of its own, reset by link.core_reset alone (a register)
+        m.domains.core = domain = ClockDomain("core", local=True)
+        m.d.comb += [domain.clk.eq(ClockSignal("sync")), domain.rst.eq(link.core_reset)]
+        m.submodules.core = DomainRenamer("core")(core)
         wiring.connect(m, link.kline, core.i)
         wiring.connect(m, core.o, link.result)
         m.d.comb += [link.rx.eq(self.rx), self.tx.eq(link.tx)]

@@ -1,6 +1,7 @@
 """The board build: CLI errors, and real bitstreams for the ULX3S and the iCEBreaker."""
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -186,13 +187,14 @@ def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
     assert report["timing_met"] is False and report["bitstream"] is None
     assert not list((tmp_path / "icebreaker").glob("trader.*"))
     report, _ = run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200,
-                          allow_timing_failure=True, seeds=(7,), keep_files=True)
+                          allow_timing_failure=True, placements=("timing",), seeds=(7,),
+                          keep_files=True)
     assert report["timing_met"] is False and (tmp_path / "icebreaker" / "trader.bit").exists()
     assert "timing NOT met" in (tmp_path / "icebreaker" / "report.md").read_text()
-    assert "NOT met (placement seed 7)" in (
+    assert "NOT met (timing-driven placement, seed 7)" in (
         tmp_path / "icebreaker" / "report.md").read_text()
     script = (tmp_path / "icebreaker" / "work" / "build_trader.sh").read_text()
-    assert report["seed"] == 7 and "--seed 7" in script
+    assert report["placement"] == "timing" and report["seed"] == 7 and "--seed 7" in script
 
 
 def test_impossible_baud_rate_is_a_usage_error(capsys, model_dir):
@@ -202,13 +204,14 @@ def test_impossible_baud_rate_is_a_usage_error(capsys, model_dir):
     assert code == 2 and "--baud" in err and "Traceback" not in err
 
 
-#: A stand-in nextpnr for the seed race: the netlist it is given says, per seed, how long to
-#: run and what fmax to report, or to fail (over capacity, or with an error).
+#: A stand-in nextpnr for the placement race: the netlist it is given says, per placement and
+#: seed, how long to run and what fmax to report, or to fail (over capacity, or an error).
 FAKE_NEXTPNR = """
 import json, pathlib, sys, time
 args = sys.argv[1:]
 value = lambda option: args[args.index(option) + 1]
-plan = json.loads(pathlib.Path(value("--json")).read_text())[value("--seed")]
+placement = "wirelength" if "--no-tmdriv" in args else "timing"
+plan = json.loads(pathlib.Path(value("--json")).read_text())[f"{placement}_{value('--seed')}"]
 time.sleep(plan.get("sleep", 0))
 if plan.get("overused"):
     pathlib.Path(value("--log")).write_text("Info:      ICESTORM_LC:  36787/  5280   696%\\n")
@@ -216,7 +219,7 @@ if plan.get("overused"):
 if "error" in plan:
     print("ERROR: " + plan["error"])
     sys.exit(1)
-pathlib.Path(value("--log")).write_text("placed and routed\\n")
+pathlib.Path(value("--log")).write_text(f"{placement} placement, routed\\n")
 pathlib.Path(value("--report")).write_text(json.dumps(
     {"fmax": {"clk": {"achieved": plan["fmax"], "constraint": 100.0}}}))
 """
@@ -224,8 +227,9 @@ pathlib.Path(value("--report")).write_text(json.dumps(
 
 @pytest.fixture
 def race(tmp_path, monkeypatch):
-    """``race(plans, seeds)``: place_and_route with the stand-in nextpnr; returns the
-    attempt, the work directory and the seconds it took."""
+    """``race(plans, placements, seeds)``: place_and_route with the stand-in nextpnr;
+    returns the attempt, its runs by ``(placement, seed)``, the work directory and the
+    seconds it took."""
     tool = tmp_path / "fake-nextpnr"
     tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
     tool.chmod(0o755)
@@ -233,58 +237,74 @@ def race(tmp_path, monkeypatch):
     command = ["nextpnr-ice40", "--report", "nextpnr.json", "--seed", "1", "--log",
                "trader.tim", "--json", "trader.json"]
 
-    def run(plans: dict, seeds: tuple):
+    def run(plans: dict, placements: tuple, seeds: tuple):
         workdir = tmp_path / "work"
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir()
-        (workdir / "trader.json").write_text(json.dumps({str(s): p for s, p in plans.items()}))
+        (workdir / "trader.json").write_text(json.dumps(plans))
         attempt = build.Attempt("parallel", None, workdir)
         start = time.monotonic()
-        build.place_and_route(attempt, command, seeds)
-        return attempt, workdir, time.monotonic() - start
+        build.place_and_route(attempt, command, placements, seeds)
+        runs = {(run["placement"], run["seed"]): run for run in attempt.placements}
+        return attempt, runs, workdir, time.monotonic() - start
     return run
 
 
 def test_race_keeps_the_first_placement_to_meet_timing(race):
-    attempt, workdir, seconds = race({5: {"fmax": 90}, 6: {"sleep": 1, "fmax": 120},
-                                      7: {"sleep": 120, "fmax": 150}}, (5, 6, 7))
-    assert attempt.seed == 6 and seconds < 60
-    runs = {run["seed"]: run for run in attempt.placements}
-    assert runs[5]["fmax_mhz"] == 90 and runs[5]["timing_met"] is False
-    assert runs[6]["fmax_mhz"] == 120 and runs[6]["timing_met"] and runs[6]["kept"]
-    assert runs[7].keys() == {"seed", "stopped_after_s"}
+    attempt, runs, workdir, seconds = race(
+        {"timing_5": {"fmax": 90}, "timing_6": {"sleep": 1, "fmax": 120},
+         "timing_7": {"sleep": 120, "fmax": 150}}, ("timing",), (5, 6, 7))
+    assert attempt.kept == ("timing", 6) and seconds < 60
+    assert runs["timing", 5]["fmax_mhz"] == 90 and runs["timing", 5]["timing_met"] is False
+    assert runs["timing", 6]["fmax_mhz"] == 120 and runs["timing", 6]["timing_met"]
+    assert runs["timing", 6]["kept"] and "kept" not in runs["timing", 5]
+    assert runs["timing", 7].keys() == {"placement", "seed", "stopped_after_s"}
     assert attempt.nextpnr["fmax"]["clk"]["achieved"] == 120
     assert json.loads((workdir / "nextpnr.json").read_text()) == attempt.nextpnr
-    assert (workdir / "trader.tim").read_text() == "placed and routed\n"
+    assert (workdir / "trader.tim").read_text() == "timing placement, routed\n"
+
+
+def test_race_of_both_placements(race):
+    attempt, runs, workdir, _ = race(
+        {"wirelength_1": {"fmax": 104}, "timing_1": {"sleep": 120, "fmax": 130}},
+        ("wirelength", "timing"), (1,))
+    assert attempt.kept == ("wirelength", 1) and "stopped_after_s" in runs["timing", 1]
+    assert (workdir / "trader.tim").read_text() == "wirelength placement, routed\n"
+    attempt, runs, workdir, _ = race(
+        {"wirelength_2": {"fmax": 96}, "timing_2": {"sleep": 0.5, "fmax": 130}},
+        ("wirelength", "timing"), (2,))
+    assert attempt.kept == ("timing", 2) and runs["wirelength", 2]["timing_met"] is False
 
 
 def test_race_without_a_placement_meeting_timing_keeps_the_fastest(race):
-    attempt, workdir, _ = race({1: {"fmax": 80}, 2: {"sleep": 0.5, "fmax": 95},
-                                3: {"error": "no route"}}, (1, 2, 3))
-    runs = {run["seed"]: run for run in attempt.placements}
-    assert attempt.seed == 2 and runs[2]["kept"] and "kept" not in runs[1]
-    assert "nextpnr failed: ERROR: no route" in runs[3]["error"]
+    attempt, runs, _, _ = race({"timing_1": {"fmax": 80}, "timing_2": {"sleep": 0.5, "fmax": 95},
+                                "timing_3": {"error": "no route"}}, ("timing",), (1, 2, 3))
+    assert attempt.kept == ("timing", 2) and runs["timing", 2]["kept"]
+    assert "nextpnr failed: ERROR: no route" in runs["timing", 3]["error"]
     assert attempt.nextpnr["fmax"]["clk"]["achieved"] == 95
 
 
 def test_race_stops_when_the_design_does_not_fit(race):
     start = time.monotonic()
     with pytest.raises(build.DoesNotFit, match=r"ICESTORM_LC 36787/5280 \(696%\)"):
-        race({1: {"overused": True}, 2: {"sleep": 120, "fmax": 150}}, (1, 2))
+        race({"wirelength_1": {"overused": True}, "timing_1": {"sleep": 120, "fmax": 150}},
+             ("wirelength", "timing"), (1,))
     assert time.monotonic() - start < 60
 
 
-def test_race_of_one_seed_runs_in_the_work_directory(race):
-    attempt, workdir, _ = race({4: {"fmax": 110}}, (4,))
-    assert attempt.seed == 4 and attempt.placements == [
-        {"seed": 4, "fmax_mhz": 110, "timing_met": True, "seconds": pytest.approx(0, abs=30),
-         "kept": True}]
+def test_race_of_one_run_runs_in_the_work_directory(race):
+    attempt, runs, workdir, _ = race({"timing_4": {"fmax": 110}}, ("timing",), (4,))
+    assert attempt.kept == ("timing", 4) and attempt.placements == [
+        {"placement": "timing", "seed": 4, "fmax_mhz": 110, "timing_met": True,
+         "seconds": pytest.approx(0, abs=30), "kept": True}]
     assert sorted(path.name for path in workdir.iterdir()) == [
         "nextpnr.json", "place_and_route.out", "trader.json", "trader.tim"]
     with pytest.raises(build.BuildError, match="nextpnr failed: ERROR: no route"):
-        race({4: {"error": "no route"}}, (4,))
+        race({"timing_4": {"error": "no route"}}, ("timing",), (4,))
 
 
-def test_default_seeds_one_per_core_up_to_two():
-    assert build.default_seeds() in ((1,), (1, 2))
-    assert build.Options(board("ulx3s"), "85F", Path("m")).seeds == build.default_seeds()
+def test_default_placements_race_on_two_cores():
+    cores = len(os.sched_getaffinity(0))
+    assert build.default_placements() == (("wirelength", "timing") if cores > 1 else ("timing",))
+    assert build.Options(board("ulx3s"), "85F", Path("m")).placements == \
+        build.default_placements()
