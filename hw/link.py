@@ -212,19 +212,22 @@ class UartLink(wiring.Component):
 
     Latency of the link itself: a kline reaches the core five cycles after its CRC byte's
     stop bit is sampled (the receiver's registered ``o.valid``, a skid buffer, the parser's
-    ``CHECK`` and ``EMIT`` states, a skid buffer); a result starts its frame one cycle after
-    it leaves the core.
+    ``CHECK`` and ``EMIT`` states, a skid buffer), four with ``kline_skid=False`` (no skid
+    buffer between parser and core: 320 flip-flops fewer, for a slow clock on a small
+    device); a result starts its frame one cycle after it leaves the core.
     Throughput: one kline per 23-byte frame time (the result frame, ``10 + classes``
     bytes, is shorter, so the line back never limits it).
     """
 
     def __init__(self, classes: int, *, clk_freq: float, baud: int, latency: int,
-                 model_id: int, timeout_bytes: int = 64, stamp_depth: int = 4):
+                 model_id: int, timeout_bytes: int = 64, stamp_depth: int = 4,
+                 kline_skid: bool = True):
         self._rx = UartRx(clk_freq=clk_freq, baud=baud)
         self._tx = UartTx(clk_freq=clk_freq, baud=baud)
         self._parser = FrameParser(timeout_cycles=timeout_bytes * 10 * self._rx.bit_cycles)
         self._encoder = FrameEncoder(classes, latency=latency, model_id=model_id)
         self._stamp_depth = stamp_depth
+        self._kline_skid = kline_skid
         super().__init__({
             "rx": In(1, init=1), "tx": Out(1, init=1),
             "kline": Out(stream.Signature(KLINE)),
@@ -258,14 +261,17 @@ class UartLink(wiring.Component):
         wiring.connect(m, rx_skid.o, parser.i)
         # and between the parser and the core: the core's handshake with the stamp FIFO
         # stays out of the parser's state machine
-        m.submodules.kline_skid = kline_skid = SkidBuffer(KLINE)
-        wiring.connect(m, parser.kline, kline_skid.i)
+        kline = parser.kline
+        if self._kline_skid:
+            m.submodules.kline_skid = kline_skid = SkidBuffer(KLINE)
+            wiring.connect(m, parser.kline, kline_skid.i)
+            kline = kline_skid.o
         wiring.connect(m, encoder.o, tx.i)
 
         m.d.comb += [
-            self.kline.payload.eq(kline_skid.o.payload),
-            self.kline.valid.eq(kline_skid.o.valid & stamps.w_rdy),
-            kline_skid.o.ready.eq(self.kline.ready & stamps.w_rdy),
+            self.kline.payload.eq(kline.payload),
+            self.kline.valid.eq(kline.valid & stamps.w_rdy),
+            kline.ready.eq(self.kline.ready & stamps.w_rdy),
             stamps.w_en.eq(self.kline.valid & self.kline.ready),
             stamps.w_data.eq(now),
 

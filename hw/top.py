@@ -4,7 +4,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.core import SignalCore
+from hw.core import SignalCore, resolve_config
 from hw.link import UartLink
 from sw.frames import model_id
 
@@ -39,7 +39,9 @@ class LinkedCore(wiring.Component):
         self._clk_freq = clk_freq
         self._classes = len(model.classes)
         self._core = SignalCore(model, config=config)
-        self._link = UartLink(self._classes, clk_freq=clk_freq, baud=baud,
+        # the folded core runs at an iCE40's 20 MHz and nearly fills it: no kline skid there
+        folded, _ = resolve_config(model, config)
+        self._link = UartLink(self._classes, clk_freq=clk_freq, baud=baud, kline_skid=not folded,
                               latency=self._core.latency, model_id=model_id(model),
                               timeout_bytes=timeout_bytes)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(8)})
