@@ -88,6 +88,11 @@ class Options:
     placements: tuple = field(default_factory=lambda: default_placements())
     seeds: tuple = (1,)
 
+    def __post_init__(self):
+        # each placement and seed once: a run has a directory of its own
+        self.placements = tuple(dict.fromkeys(self.placements))
+        self.seeds = tuple(dict.fromkeys(self.seeds))
+
     @property
     def directory(self) -> Path:
         return self.out / self.board.name
@@ -137,7 +142,7 @@ def main(argv=None) -> int:
     parser.add_argument("--placement", nargs="+", choices=list(PLACEMENTS),
                         help="nextpnr placements to race side by side, the first to meet "
                         "timing kept (default: both with two cores or more, else timing)")
-    parser.add_argument("--seed", type=int, nargs="+", metavar="N", default=[Options.seeds[0]],
+    parser.add_argument("--seed", type=int, nargs="+", metavar="N", default=Options.seeds,
                         help="nextpnr placement seeds, each raced with each --placement "
                         "(default: 1; fmax varies with the seed by several %%)")
     parser.add_argument("--allow-timing-failure", action="store_true",
@@ -152,8 +157,7 @@ def main(argv=None) -> int:
     options = Options(chosen, args.device or chosen.default_device, args.model, args.config,
                       args.clock_mhz, args.baud, args.program, args.allow_timing_failure,
                       args.keep_files, args.out,
-                      *([tuple(dict.fromkeys(args.placement))] if args.placement else []))
-    options.seeds = tuple(dict.fromkeys(args.seed))
+                      placements=args.placement or default_placements(), seeds=args.seed)
     from sw.artifact import ArtifactError
     try:
         build(options)
@@ -308,6 +312,7 @@ def place_and_route(attempt: Attempt, command: list, placements, seeds):
             directory = workdir / f"{placement}_{seed}" if len(pairs) > 1 else workdir
             directory.mkdir(exist_ok=True)
             args = [*with_seed(command[1:], seed), *PLACEMENTS[placement]]
+            # the plan names its input files relative to the work directory
             argv = [find_tool(command[0]), *(os.path.relpath(workdir / arg, directory)
                                              if (workdir / arg).is_file() else arg
                                              for arg in args)]

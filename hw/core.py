@@ -48,9 +48,9 @@ class SignalCore(wiring.Component):
 
     The stages never stall, so no clock enable spans the core: backpressure on ``o`` fills
     a queue of :attr:`credits` entries instead, and ``i.ready`` (a registered compare of a
-    counter) admits a kline only while fewer than :attr:`credits` are outstanding. The queue is
-    bypassed while empty, so it adds no cycle. Nothing is lost, duplicated or reordered; a
-    synchronous reset empties the core and restarts the feature warm-up.
+    counter) admits a kline only while fewer than :attr:`credits` are outstanding. The
+    queue is bypassed while empty, so it adds no cycle. Nothing is lost, duplicated or
+    reordered; a synchronous reset empties the core and restarts the feature warm-up.
 
     Parameters
     ----------

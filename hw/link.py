@@ -204,7 +204,8 @@ class UartLink(wiring.Component):
     A free-running ``COUNTER_BITS``-bit cycle counter stamps each kline as the core takes
     it; the stamps wait in a FIFO (the core keeps order) and each result frame carries
     ``now - stamp``: the core's latency, exactly, when the line is free. The link adds no
-    cycles of its own to it. A kline waits in a skid buffer while the stamp FIFO is full.
+    cycles of its own to it. A kline waits (in the kline skid buffer, else in the parser)
+    while the stamp FIFO is full.
 
     A reset frame pulses ``core_reset`` (the core's reset: also high while the link itself
     is in reset), empties the stamp FIFO, restarts the sequence and is answered by a ready
@@ -213,8 +214,8 @@ class UartLink(wiring.Component):
     Latency of the link itself: a kline reaches the core five cycles after its CRC byte's
     stop bit is sampled (the receiver's registered ``o.valid``, a skid buffer, the parser's
     ``CHECK`` and ``EMIT`` states, a skid buffer), four with ``kline_skid=False`` (no skid
-    buffer between parser and core: 320 flip-flops fewer, for a slow clock on a small
-    device); a result starts its frame one cycle after it leaves the core.
+    buffer between parser and core: two kline-wide registers fewer, for a slow clock on a
+    small device); a result starts its frame one cycle after it leaves the core.
     Throughput: one kline per 23-byte frame time (the result frame, ``10 + classes``
     bytes, is shorter, so the line back never limits it).
     """

@@ -15,7 +15,7 @@ class SkidBuffer(wiring.Component):
     straight from flip-flops and ``i.ready`` is a flip-flop: a transfer that ``o`` refuses
     is caught in a second entry. In :class:`hw.core.SignalCore`, whose stages never stall,
     it is a plain register; in :class:`hw.link.UartLink` it separates the UART receiver,
-    by its pin, from the frame parser.
+    by its pin, from the frame parser, and the parser from the core.
 
     Latency 1 cycle; throughput one transfer per cycle, with one idle cycle on ``i`` after
     each stall of ``o`` that filled the second entry.
