@@ -4,9 +4,9 @@
   gaps) and records the cycle of each input handshake.
 * :class:`SignalMonitor` drives ``o__ready`` (random stalls) and records the cycle and payload
   of each output handshake.
-* :func:`pack_kline` and :func:`decode` are the payload codec (:mod:`hw.layouts`); the
+* :func:`pack_kline` and :func:`decode` are the payload codec (:mod:`hw.gateware.layouts`); the
   amaranth.sim tests use them too. Importing this module needs cocotb installed, not running.
-* :func:`check` compares, in order, what the monitor saw with :func:`sw.golden.run` (the
+* :func:`check` compares, in order, what the monitor saw with :func:`sw.spec.golden.run` (the
   only source of expected values) and matches each output with its input for the
   per-kline latency.
 
@@ -14,9 +14,9 @@ Reset (:meth:`Bench.reset`) is synchronous: ``rst`` is high for :data:`RESET_CYC
 edges. A handshake on a rising edge where ``rst`` is high does not count, on either side.
 Everything accepted before a reset whose output had not been handshaken by then is in
 flight and discarded: the monitor starts a new *epoch* at each reset; the outputs of the
-epoch before must be an in-order prefix of :func:`sw.golden.run` on the klines sent in it,
+epoch before must be an in-order prefix of :func:`sw.spec.golden.run` on the klines sent in it,
 and the epoch after must hold exactly one output per kline sent after the reset, matching
-:func:`sw.golden.run` on those klines alone (the hardware restarts its warm-up).
+:func:`sw.spec.golden.run` on those klines alone (the hardware restarts its warm-up).
 
 Handshakes are sampled at the rising edge (register values before the edge), with
 whole-payload integer reads and writes. The driver sleeps while ``i__ready`` is low and the
@@ -34,10 +34,10 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from hw.layouts import signal_layout
+from hw.gateware.layouts import signal_layout
 from sim.runner import CLOCK_NS
-from sw import golden
-from sw.klines import FIELDS, WORD_BITS, Klines
+from sw.spec import golden
+from sw.spec.klines import FIELDS, WORD_BITS, Klines
 
 RESET_CYCLES = 2
 #: Mismatches reported in full (all are counted).
@@ -195,7 +195,7 @@ class Checked:
 
 def decode(payloads, classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``o__payload`` integers -> (signal, raw ``[n, classes]`` signed, warm), read through
-    :func:`hw.layouts.signal_layout`."""
+    :func:`hw.gateware.layouts.signal_layout`."""
     layout = signal_layout(classes)
     views = [layout.from_bits(int(value)) for value in payloads]
     signal = np.array([view.signal for view in views], dtype=np.int64)
@@ -205,7 +205,7 @@ def decode(payloads, classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def check(model, segment: Segment) -> Checked:
-    """Compare a segment's outputs with :func:`sw.golden.run` on its klines, in order;
+    """Compare a segment's outputs with :func:`sw.spec.golden.run` on its klines, in order;
     latency per kline (for the outputs that have an input cycle)."""
     expected = golden.run(model, segment.klines)
     got = [payload for _, payload in segment.outputs]

@@ -13,7 +13,7 @@ Phases, one stream:
 2. backpressure: the klines up to ``reset_at``, random gaps and stalls.
 3. reset right after the last input handshake of phase 2, with outputs in flight (those are
    discarded, see :mod:`sim.bench`); then the rest of the file with backpressure, checked
-   against :func:`sw.golden.run` on the klines after the reset alone.
+   against :func:`sw.spec.golden.run` on the klines after the reset alone.
 
 Afterwards the bench idles for twice the declared latency and II (plus 8 cycles) and
 checks that nothing more comes out. Latency is counted in cycles from input handshake to
@@ -30,9 +30,8 @@ from cocotb.triggers import ClockCycles
 
 from sim.bench import Bench, Checked, Segment, check
 from sim.runner import bench_settings
-from sw.artifact import load as load_model
-from sw.klines import load as load_klines
-
+from sw.data.load import load as load_klines
+from sw.spec.artifact import load as load_model
 
 #: Klines the full-rate phase needs: two input handshakes give one spacing (the II).
 MIN_FULL_RATE = 2
@@ -113,7 +112,7 @@ async def stream_kline_file(dut):
     Path(settings["results"]).write_text(json.dumps(results))
 
     assert total.mismatches == 0, (f"{total.mismatches} of {total.outputs} outputs differ from "
-                                   f"sw.golden; first: {total.first_mismatches[0]}")
+                                   f"sw.spec.golden; first: {total.first_mismatches[0]}")
     assert set(nostall) == {declared["latency"]}, (
         f"no-stall latency {sorted(set(nostall))} cycles, declared {declared['latency']}")
     assert set(spacing) == {declared["ii"]}, (

@@ -5,7 +5,7 @@ volume window and single zero volumes, a kline after a week-long gap (the hardwa
 notion of time, nor has the golden model), the largest (2**32 - 1) and smallest (1)
 prices and volumes, warm-up (streams shorter than and just past ``warmup_klines``), and
 random klines with log-uniform prices and volumes over the whole 32-bit range. Every
-output is compared with :func:`sw.golden.run` on the case alone, with random backpressure,
+output is compared with :func:`sw.spec.golden.run` on the case alone, with random backpressure,
 after idling twice the declared latency and II (plus 8 cycles), so an extra output fails
 the case too.
 
@@ -24,8 +24,8 @@ from cocotb.triggers import ClockCycles
 
 from sim.bench import Bench, Checked, Segment, check
 from sim.runner import bench_settings
-from sw.artifact import load as load_model
-from sw.klines import INSTRUMENTS, WORD_BITS, Klines, from_rows, interval_ms
+from sw.spec.artifact import load as load_model
+from sw.spec.klines import INSTRUMENTS, WORD_BITS, Klines, from_rows, interval_ms
 
 TOP = 2 ** WORD_BITS - 1
 INSTRUMENT = INSTRUMENTS[("linear", "BTCUSDT")]
@@ -114,5 +114,5 @@ async def extreme_klines(dut):
         "first_mismatches": total.first_mismatches,
         "latency_cycles": {"min": min(total.latencies), "max": max(total.latencies)}}))
     assert total.mismatches == 0, (f"{total.mismatches} of {total.outputs} outputs differ from "
-                                   f"sw.golden; first: {total.first_mismatches[0]}")
+                                   f"sw.spec.golden; first: {total.first_mismatches[0]}")
     assert min(total.latencies) >= declared["latency"], "an output came before its latency"

@@ -7,8 +7,8 @@ shows beside them). Cycles become nanoseconds at the achieved fmax of a board bu
 (``build/<board>/report.json``, key ``fmax_mhz``) when one exists for the configuration,
 otherwise at a nominal clock, and the report says which. Software figures are per kline,
 batch of one, timed on this machine in the same run: ``sw_float`` is
-:func:`sw.features.features_float` plus the float MLP with the dequantized weights;
-``sw_golden`` is :func:`sw.golden.run` (integer features included). Both see the kline
+:func:`sw.spec.features.features_float` plus the float MLP with the dequantized weights;
+``sw_golden`` is :func:`sw.spec.golden.run` (integer features included). Both see the kline
 with just the history its features need. Output: ``latency.json``, ``latency.md`` and
 ``latency.png``.
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sw import golden
-from sw.features import features_float
-from sw.model import MLP
+from sw.learn.model import MLP
+from sw.spec import golden
+from sw.spec.features import features_float
 
 NOMINAL_CLOCK_MHZ = 100.0
 SOFTWARE_SAMPLES = 2000
@@ -145,7 +145,7 @@ def markdown(r: dict, plot_name: str) -> str:
         "",
         f"Data `{r['data']}`, model `{r['model']}` ({r['scheme']}). Simulated on Icarus "
         f"Verilog with cocotb in {r['simulation_s']:.1f} s: **{r['mismatches']} mismatches** "
-        f"against `sw.golden` over {r['outputs']:,} outputs "
+        f"against `sw.spec.golden` over {r['outputs']:,} outputs "
         f"({r['discarded_at_reset']} in flight discarded by the reset at kline "
         f"{r['reset_at_kline']}). Backpressure: input idle {bp['gap_probability']:.0%} and "
         f"output stalled {bp['stall_probability']:.0%} of cycles (seed {bp['seed']}).",

@@ -4,10 +4,10 @@
         [--config parallel|folded] [--waves] [--limit N] [--seed S]
         [--gap P] [--stall P] [--reports build/reports] [--build build/sim]
 
-Exports the core's Verilog for the model (:mod:`hw.export`) into
+Exports the core's Verilog for the model (:mod:`hw.flow.export`) into
 ``<build>/<config>/``, streams the file through it with :mod:`sim.core_bench` on Icarus
 Verilog (random backpressure, a reset mid-stream, every output checked against
-``sw.golden``), times the software reference on this machine (klines spread over the
+``sw.spec.golden``), times the software reference on this machine (klines spread over the
 whole file, whatever ``--limit``), and writes
 ``latency.json``, ``latency.md`` and ``latency.png`` under ``--reports``.
 """
@@ -20,12 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from hw.export import export
+from hw.flow.export import export
 from sim import report
 from sim.core_bench import MIN_KLINES
 from sim.runner import ROOT, SimulationError, run_bench, waves_path
-from sw.artifact import ArtifactError, load as load_model
-from sw.klines import KlineError, load as load_klines
+from sw.data.load import load as load_klines
+from sw.spec.artifact import ArtifactError
+from sw.spec.artifact import load as load_model
+from sw.spec.klines import KlineError
 
 CONFIGS = ("parallel", "folded")
 TOPLEVEL = "signal_core"
@@ -33,11 +35,11 @@ PROGRESS_EVERY = 2000
 
 
 class ExportError(RuntimeError):
-    """:mod:`hw.export` could not write the core's Verilog."""
+    """:mod:`hw.flow.export` could not write the core's Verilog."""
 
 
 def export_core(model_dir, config: str, out_dir) -> tuple[Path, dict]:
-    """:func:`hw.export.export` of the core; return the Verilog file and its JSON description
+    """:func:`hw.flow.export.export` of the core; return the Verilog file and its JSON description
     (``latency``, ``ii``, ``config``, ports)."""
     try:
         verilog, described = export(model_dir, config, out_dir)

@@ -1,8 +1,8 @@
-"""cocotb bench of :class:`hw.top.LinkedCore`'s Verilog at the UART bit level.
+"""cocotb bench of :class:`hw.board.top.LinkedCore`'s Verilog at the UART bit level.
 
 The bench is a host on the two wires: it drives ``rx`` with real kline frames
-(:mod:`sw.frames`), not aligned to the clock, and decodes every byte the board puts on
-``tx``. Reference: :func:`sw.golden.run` over the same klines. Checked: the ready frame
+(:mod:`sw.spec.frames`), not aligned to the clock, and decodes every byte the board puts on
+``tx``. Reference: :func:`sw.spec.golden.run` over the same klines. Checked: the ready frame
 (model id, declared latency), every result (sequence, signal, raw, warm) bit for bit, an
 error frame for a corrupted frame with no kline lost around it, the on-chip latency of
 every result equal to the declared latency, and the status LEDs at the end.
@@ -21,10 +21,10 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
 
-from hw.top import LED_ERROR, LED_WARM, ONE_HOT_CLASSES
+from hw.board.top import LED_ERROR, LED_WARM, ONE_HOT_CLASSES
 from sim.runner import CLOCK_NS, bench_settings
-from sw import artifact, frames, golden
-from sw.klines import load
+from sw.data.load import load
+from sw.spec import artifact, frames, golden
 
 SKEW_NS = 3  # the host's bits change between clock edges, as a real line does
 
@@ -105,5 +105,5 @@ async def klines_over_uart(dut):
                                             else last), f"leds {leds:08b}"
     assert (leds >> LED_WARM) & 1 == int(expected.warm[-1]) and (leds >> LED_ERROR) & 1 == 1, \
         f"leds {leds:08b}"
-    dut._log.info(f"{len(rows)} klines over UART: every reply bit-exact vs sw.golden, "
+    dut._log.info(f"{len(rows)} klines over UART: every reply bit-exact vs sw.spec.golden, "
                   f"latency {latency} cycles each, corrupted frame rejected")

@@ -1,4 +1,4 @@
-"""Stream klines to a board over its UART link and check every reply against :mod:`sw.golden`.
+"""Stream klines to a board over its UART link and check every reply against :mod:`sw.spec.golden`.
 
     python -m sw.host --port /dev/ttyUSB0 --data ../shared/data/bybit/BTCUSDT_linear_5m.csv
 
@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sw import frames, golden
-from sw.artifact import ArtifactError, QuantizedModel, load as load_model
-from sw.klines import KlineError, Klines, load as load_klines
+from sw.data.load import load as load_klines
+from sw.spec import frames, golden
+from sw.spec.artifact import ArtifactError, QuantizedModel
+from sw.spec.artifact import load as load_model
+from sw.spec.klines import KlineError, Klines
 
 PROGRESS_EVERY = 1000
 
@@ -59,7 +61,7 @@ class Report:
 
     def summary(self) -> str:
         lat = np.array(self.latencies)
-        text = f"{self.klines} klines checked against sw.golden: {len(self.mismatches)} mismatches"
+        text = f"{self.klines} klines checked against sw.spec.golden: {len(self.mismatches)} mismatches"
         if lat.size:
             text += (f"; latency {lat.min()}..{lat.max()} cycles (mean {lat.mean():.1f}), "
                      f"declared {self.declared_latency}")

@@ -27,12 +27,12 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def klines_5m(data_dir):
-    from sw.klines import load
+    from sw.data.load import load
     return load(data_dir / KLINES_5M.name)
 
 
 @pytest.fixture(scope="session")
 def default_model(klines_5m):
     """The default trained QuantizedModel (7 -> 16 -> 3, INT8 per-channel PTQ) on the 5m data."""
-    from sw.train import train_model
+    from sw.learn.train import train_model
     return train_model(klines_5m, progress=False)

@@ -3,7 +3,7 @@ coroutine with random gaps in ``valid`` and ``ready``, and a monitor that record
 handshake and the cycle it happened in.
 
 Payloads are flat integers (first field in the least significant bits, as in
-:mod:`hw.layouts`); :func:`pack_vector` / :func:`unpack_vector` convert INT8 vectors with a
+:mod:`hw.gateware.layouts`); :func:`pack_vector` / :func:`unpack_vector` convert INT8 vectors with a
 ``warm`` bit on top.
 """
 

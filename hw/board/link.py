@@ -1,0 +1,296 @@
+"""The board side of the host link: UART bytes <-> frames (:mod:`sw.spec.frames`) <-> core streams."""
+
+from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.crc import Processor, catalog
+from amaranth.lib.wiring import In, Out
+
+from hw.board.uart import UartRx, UartTx
+from hw.gateware.layouts import KLINE, signal_layout
+from hw.gateware.skid import SkidBuffer
+from sw.spec.frames import SYNC, VERSION, ErrorCode, Ready, Type, encode, payload_length
+
+ERROR_CODE = range(max(ErrorCode) + 1)   # 0: no error
+COUNTER_BITS = 32
+
+
+def crc8() -> Processor:
+    """CRC-8/SMBUS over bytes, as :func:`sw.spec.frames.crc8`."""
+    return Processor(catalog.CRC8_SMBUS(data_width=8))
+
+
+class FrameParser(wiring.Component):
+    """Bytes in, klines out: hunts for ``SYNC``, checks the type and the CRC.
+
+    A good kline frame is offered on ``kline`` two cycles after the cycle its CRC byte is
+    taken (the ``CHECK`` state, then ``EMIT``), and no more bytes are taken until the kline
+    is; a good reset frame pulses ``reset`` one cycle after its CRC byte is taken. A bad
+    type or CRC pulses ``error`` with its :class:`~sw.spec.frames.ErrorCode`, as does silence of
+    ``timeout_cycles`` inside a frame; the parser then hunts for ``SYNC`` again. ``abort``
+    (a byte lost on the wire) drops a partial frame silently.
+
+    Members
+    -------
+    i : In(stream.Signature(8))
+    kline : Out(stream.Signature(KLINE))
+    reset : Out(1), pulse
+    error : Out(ERROR_CODE), non-zero for one cycle
+    abort : In(1)
+    """
+
+    def __init__(self, *, timeout_cycles: int):
+        self._timeout_cycles = timeout_cycles
+        super().__init__({"i": In(stream.Signature(8)), "kline": Out(stream.Signature(KLINE)),
+                          "reset": Out(1), "error": Out(ERROR_CODE), "abort": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc = crc = crc8()
+        byte = self.i.payload
+        taken = self.i.valid & self.i.ready
+        shift = Signal(KLINE.size)
+        left = Signal(range(payload_length(Type.KLINE, 0) + 1))
+        is_kline = Signal()
+        silence = Signal(range(self._timeout_cycles + 1))
+        m.d.comb += [crc.data.eq(byte), self.kline.payload.eq(shift)]
+
+        # a timeout or a lost byte ends a partial frame
+        timed_out = Signal()
+        m.d.comb += timed_out.eq(~taken & (silence == self._timeout_cycles - 1))
+        m.d.sync += silence.eq(Mux(taken, 0, silence + 1))
+
+        def receive_byte():
+            m.d.comb += [self.i.ready.eq(1), crc.valid.eq(taken)]
+            with m.If(timed_out):
+                m.d.comb += self.error.eq(ErrorCode.TIMEOUT)
+            with m.If(timed_out | self.abort):
+                m.next = "HUNT"
+
+        with m.FSM():
+            with m.State("HUNT"):
+                m.d.comb += [self.i.ready.eq(1), crc.start.eq(1)]
+                m.d.sync += silence.eq(0)
+                with m.If(taken & (byte == SYNC)):
+                    m.next = "TYPE"
+            with m.State("TYPE"):
+                receive_byte()
+                with m.If(taken):
+                    m.d.sync += [is_kline.eq(byte == Type.KLINE),
+                                 left.eq(payload_length(Type.KLINE, 0))]
+                    with m.Switch(byte):
+                        with m.Case(Type.KLINE):
+                            m.next = "PAYLOAD"
+                        with m.Case(Type.RESET):
+                            m.next = "CRC"
+                        with m.Default():
+                            m.d.comb += self.error.eq(ErrorCode.BAD_TYPE)
+                            m.next = "HUNT"
+            with m.State("PAYLOAD"):
+                receive_byte()
+                with m.If(taken):
+                    m.d.sync += [shift.eq(Cat(shift[8:], byte)), left.eq(left - 1)]
+                    with m.If(left == 1):
+                        m.next = "CRC"
+            with m.State("CRC"):
+                receive_byte()
+                with m.If(taken):
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(~crc.match_detected):
+                    m.d.comb += self.error.eq(ErrorCode.BAD_CHECKSUM)
+                    m.next = "HUNT"
+                with m.Elif(is_kline):
+                    m.next = "EMIT"
+                with m.Else():
+                    m.d.comb += self.reset.eq(1)
+                    m.next = "HUNT"
+            with m.State("EMIT"):
+                m.d.comb += self.kline.valid.eq(1)
+                with m.If(self.kline.ready):
+                    m.next = "HUNT"
+        return m
+
+
+class FrameEncoder(wiring.Component):
+    """Results, errors and ready notices in, frame bytes out, one frame at a time.
+
+    Between frames it takes, in this order of priority: a result (with its ``latency``,
+    sampled in the same cycle, and the next sequence number), a ready notice requested by
+    a pulse on ``announce`` (which also restarts the sequence at 0), or the pending error
+    (``error`` latches a code; a newer code replaces one not yet sent). ``result.ready`` is
+    high only between frames, so a busy line holds results back (in the core's queue, then
+    at its input) and nothing is lost.
+
+    Members
+    -------
+    result : In(stream.Signature(signal_layout(classes)))
+    latency : In(32)
+    error : In(ERROR_CODE)
+    announce : In(1)
+    o : Out(stream.Signature(8))
+    """
+
+    def __init__(self, classes: int, *, latency: int, model_id: int):
+        self._classes = classes
+        # the ready frame between SYNC and CRC: type and payload, as the host decodes them
+        self._ready_body = list(encode(Ready(VERSION, classes, latency, model_id))[1:-1])
+        super().__init__({"result": In(stream.Signature(signal_layout(classes))),
+                          "latency": In(COUNTER_BITS), "error": In(ERROR_CODE),
+                          "announce": In(1), "o": Out(stream.Signature(8))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc = crc = crc8()
+        result = self.result.payload
+        seq = Signal(8)
+        pending_error = Signal(ERROR_CODE)
+        pending_ready = Signal()
+        result_body = [Type.RESULT, seq, result.signal,
+                       *(result.raw[k] for k in range(self._classes)),
+                       result.warm, *(self.latency.word_select(k, 8) for k in range(4))]
+        error_body = [Type.ERROR, pending_error]
+        body = [Signal(8, name=f"body{k}")
+                for k in range(max(len(result_body), len(self._ready_body)))]
+        length = Signal(range(len(body) + 1))
+        index = Signal(range(len(body)))
+        sent = self.o.valid & self.o.ready
+
+        def load(values):
+            return [length.eq(len(values)), index.eq(0),
+                    *(reg.eq(value) for reg, value in zip(body, values))]
+
+        m.d.comb += crc.data.eq(self.o.payload)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [self.result.ready.eq(1), crc.start.eq(1)]
+                with m.If(self.result.valid):
+                    m.d.sync += [*load(result_body), seq.eq(seq + 1)]
+                    m.next = "SYNC"
+                with m.Elif(pending_ready):
+                    m.d.sync += [*load(self._ready_body), pending_ready.eq(0)]
+                    m.next = "SYNC"
+                with m.Elif(pending_error != 0):
+                    m.d.sync += [*load(error_body), pending_error.eq(0)]
+                    m.next = "SYNC"
+            with m.State("SYNC"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(SYNC)]
+                with m.If(self.o.ready):
+                    m.next = "BODY"
+            with m.State("BODY"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(Array(body)[index]),
+                             crc.valid.eq(sent)]
+                with m.If(sent):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == length - 1):
+                        m.next = "CRC"
+            with m.State("CRC"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(crc.crc)]
+                with m.If(self.o.ready):
+                    m.next = "IDLE"
+
+        # requests arriving now win over the clearing of requests served now
+        with m.If(self.error != 0):
+            m.d.sync += pending_error.eq(self.error)
+        with m.If(self.announce):
+            m.d.sync += [pending_ready.eq(1), seq.eq(0)]
+        return m
+
+
+class UartLink(wiring.Component):
+    """The host link: UART in, klines to the core; results from the core, UART out.
+
+    Klines travel from ``rx`` through :class:`UartRx` and :class:`FrameParser` to ``kline``;
+    results from ``result`` through :class:`FrameEncoder` and :class:`UartTx` to ``tx``.
+    A free-running ``COUNTER_BITS``-bit cycle counter stamps each kline as the core takes
+    it; the stamps wait in a FIFO (the core keeps order) and each result frame carries
+    ``now - stamp``: the core's latency, exactly, when the line is free. The link adds no
+    cycles of its own to it. A kline waits (in the kline skid buffer, else in the parser)
+    while the stamp FIFO is full.
+
+    A reset frame pulses ``core_reset`` (the core's reset: also high while the link itself
+    is in reset), empties the stamp FIFO, restarts the sequence and is answered by a ready
+    frame carrying ``latency`` and ``model_id``. ``error`` pulses on every error reported.
+
+    Latency of the link itself: a kline reaches the core five cycles after its CRC byte's
+    stop bit is sampled (the receiver's registered ``o.valid``, a skid buffer, the parser's
+    ``CHECK`` and ``EMIT`` states, a skid buffer), four with ``kline_skid=False`` (no skid
+    buffer between parser and core: two kline-wide registers fewer, for a slow clock on a
+    small device); a result starts its frame one cycle after it leaves the core.
+    Throughput: one kline per 23-byte frame time (the result frame, ``10 + classes``
+    bytes, is shorter, so the line back never limits it).
+    """
+
+    def __init__(self, classes: int, *, clk_freq: float, baud: int, latency: int,
+                 model_id: int, timeout_bytes: int = 64, stamp_depth: int = 4,
+                 kline_skid: bool = True):
+        self._rx = UartRx(clk_freq=clk_freq, baud=baud)
+        self._tx = UartTx(clk_freq=clk_freq, baud=baud)
+        self._parser = FrameParser(timeout_cycles=timeout_bytes * 10 * self._rx.bit_cycles)
+        self._encoder = FrameEncoder(classes, latency=latency, model_id=model_id)
+        self._stamp_depth = stamp_depth
+        self._kline_skid = kline_skid
+        super().__init__({
+            "rx": In(1, init=1), "tx": Out(1, init=1),
+            "kline": Out(stream.Signature(KLINE)),
+            "result": In(stream.Signature(signal_layout(classes))),
+            "core_reset": Out(1), "error": Out(1)})
+
+    @property
+    def bit_cycles(self) -> int:
+        return self._rx.bit_cycles
+
+    def elaborate(self, platform):
+        m = Module()
+        rx, tx, parser, encoder = self._rx, self._tx, self._parser, self._encoder
+        m.submodules.rx, m.submodules.tx = rx, tx
+        m.submodules.parser, m.submodules.encoder = parser, encoder
+        reset = Signal()
+        m.d.sync += reset.eq(parser.reset)
+        # the core's reset reaches all over the core: one register drives it, with no gate
+        # after it to OR in the link's own reset (init 1 holds it while that is asserted)
+        core_reset = Signal(init=1)
+        m.d.sync += core_reset.eq(parser.reset)
+        stamps = fifo.SyncFIFO(width=COUNTER_BITS, depth=self._stamp_depth)
+        m.submodules.stamps = ResetInserter(reset)(stamps)
+        now = Signal(COUNTER_BITS)
+        m.d.sync += now.eq(now + 1)
+
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+        # registered both ways: the receiver sits by its pin, far from the parser
+        m.submodules.rx_skid = rx_skid = SkidBuffer(8)
+        wiring.connect(m, rx.o, rx_skid.i)
+        wiring.connect(m, rx_skid.o, parser.i)
+        # and between the parser and the core: the core's handshake with the stamp FIFO
+        # stays out of the parser's state machine
+        kline = parser.kline
+        if self._kline_skid:
+            m.submodules.kline_skid = kline_skid = SkidBuffer(KLINE)
+            wiring.connect(m, parser.kline, kline_skid.i)
+            kline = kline_skid.o
+        wiring.connect(m, encoder.o, tx.i)
+
+        m.d.comb += [
+            self.kline.payload.eq(kline.payload),
+            self.kline.valid.eq(kline.valid & stamps.w_rdy),
+            kline.ready.eq(self.kline.ready & stamps.w_rdy),
+            stamps.w_en.eq(self.kline.valid & self.kline.ready),
+            stamps.w_data.eq(now),
+
+            encoder.result.payload.eq(self.result.payload),
+            encoder.result.valid.eq(self.result.valid),
+            self.result.ready.eq(encoder.result.ready),
+            stamps.r_en.eq(self.result.valid & self.result.ready),
+            encoder.latency.eq(now - stamps.r_data),
+
+            parser.abort.eq(rx.framing_error | rx.overrun),
+            encoder.announce.eq(reset),
+            self.core_reset.eq(core_reset),
+            self.error.eq(encoder.error != 0),
+        ]
+        with m.If(rx.framing_error):
+            m.d.comb += encoder.error.eq(ErrorCode.FRAMING)
+        with m.Elif(rx.overrun):
+            m.d.comb += encoder.error.eq(ErrorCode.OVERRUN)
+        with m.Else():
+            m.d.comb += encoder.error.eq(parser.error)
+        return m

@@ -1,0 +1,137 @@
+"""The signal core: klines in, trading signals out, board-independent."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.gateware.argmax import Argmax
+from hw.gateware.features import FeatureExtractor
+from hw.gateware.layouts import KLINE, signal_layout
+from hw.gateware.mlp import MLP, check_multipliers
+from hw.gateware.skid import chain, chain_latency
+from sw.spec.artifact import QuantizedModel
+
+#: Named configurations, fastest first (``hw.flow.build --config auto`` tries them in this
+#: order): whether the feature extractor is folded, and MAC lanes per layer (``None``: fully
+#: parallel). ``folded`` is one lane per layer and the serial divider: the smallest core,
+#: for an iCE40UP5K.
+CONFIGS = {
+    "parallel": {"folded_features": False, "multipliers": None},
+    "folded": {"folded_features": True, "multipliers": 1},
+}
+
+
+def resolve_config(model: QuantizedModel, config) -> tuple[bool, tuple]:
+    """``(folded feature extractor, MAC lanes per layer)`` of a configuration; a ValueError
+    naming the problem for an unknown name or a lane count a layer cannot use."""
+    if isinstance(config, str):
+        if config not in CONFIGS:
+            raise ValueError(f"config {config!r}: choose one of {', '.join(CONFIGS)}, "
+                             f"or a tuple of MAC lanes per layer")
+        lanes = CONFIGS[config]["multipliers"]
+        return CONFIGS[config]["folded_features"], (lanes,) * len(model.layers)
+    if not isinstance(config, (tuple, list)):
+        raise ValueError(f"config {config!r}: a name or a tuple of MAC lanes per layer")
+    return False, check_multipliers(model, config)
+
+
+class SignalCore(wiring.Component):
+    """:class:`hw.gateware.features.FeatureExtractor` -> :class:`hw.gateware.mlp.MLP` -> :class:`hw.gateware.argmax.Argmax`,
+    bit-exact with :func:`sw.spec.golden.run` on every kline.
+
+    Latency (input handshake to ``o.valid``, ``o.ready`` high, idle core) is the sum of the
+    stages' latencies plus one cycle for each :class:`hw.gateware.skid.SkidBuffer` between two
+    stages (a plain register here, as the stages never stall); ``ii`` (cycles between
+    klines accepted back to back) the largest stage ``ii``.
+
+    The stages never stall, so no clock enable spans the core: backpressure on ``o`` fills
+    a queue of :attr:`credits` entries instead, and ``i.ready`` (a registered compare of a
+    counter) admits a kline only while fewer than :attr:`credits` are outstanding. The
+    queue is bypassed while empty, so it adds no cycle. Nothing is lost, duplicated or
+    reordered; a synchronous reset empties the core and restarts the feature warm-up.
+
+    Parameters
+    ----------
+    model : sw.spec.artifact.QuantizedModel
+    config : str or tuple
+        A name from :data:`CONFIGS`, or a tuple of MAC lanes per layer (``None`` for a fully
+        parallel layer) with the parallel feature extractor.
+
+    Members
+    -------
+    i : In(stream.Signature(KLINE))
+    o : Out(stream.Signature(signal_layout(classes)))
+    """
+
+    def __init__(self, model: QuantizedModel, config="parallel"):
+        folded, multipliers = resolve_config(model, config)
+        self._config = config
+        self.features = FeatureExtractor(model.features, folded=folded)
+        self.mlp = MLP(model, multipliers)
+        self.argmax = Argmax(len(model.classes))
+        self._stages = [self.features, self.mlp, self.argmax]
+        super().__init__({
+            "i": In(stream.Signature(KLINE)),
+            "o": Out(stream.Signature(signal_layout(len(model.classes)))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self) -> int:
+        return chain_latency(self._stages)
+
+    @property
+    def ii(self) -> int:
+        return max(stage.ii for stage in self._stages)
+
+    @property
+    def credits(self) -> int:
+        """Klines admitted and not yet delivered, at most: what the pipeline can hold at
+        full rate, plus one."""
+        return -(-self.latency // self.ii) + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.features = self.features
+        m.submodules.mlp = self.mlp
+        m.submodules.argmax = self.argmax
+        # The stages never stall: their last o.ready is 1, so every clock enable folds away.
+        # Backpressure on o is absorbed by a queue of `credits` entries; a kline is admitted
+        # only while fewer than `credits` are outstanding, so the queue cannot overflow.
+        admit = stream.Signature(self.i.payload.shape()).create()
+        last = stream.Signature(self.o.payload.shape()).create()
+        chain(m, admit, self._stages, wiring.flipped(last))
+        outstanding = Signal(range(self.credits + 1))
+        admitted, delivered = self.i.valid & self.i.ready, self.o.valid & self.o.ready
+        # `outstanding < credits`, registered: each count outstanding can take next is
+        # compared beside the handshake, which only selects one (no carry chain after it)
+        room = Signal(init=1)
+        m.d.sync += [
+            outstanding.eq(outstanding + admitted - delivered),
+            room.eq(Mux(admitted == delivered, outstanding < self.credits,
+                        Mux(admitted, outstanding + 1 < self.credits,
+                            outstanding - 1 < self.credits))),
+        ]
+        m.d.comb += [
+            admit.payload.eq(self.i.payload),
+            admit.valid.eq(self.i.valid & room),
+            self.i.ready.eq(admit.ready & room),
+            last.ready.eq(1),
+        ]
+        m.submodules.queue = queue = fifo.SyncFIFO(width=len(last.payload.as_value()),
+                                                   depth=self.credits)
+        # an empty queue hands a result straight on: no cycle added
+        bypass = ~queue.r_rdy
+        m.d.comb += [
+            self.o.valid.eq(queue.r_rdy | last.valid),
+            self.o.payload.eq(Mux(bypass, last.payload, queue.r_data)),
+            queue.r_en.eq(self.o.ready),
+            queue.w_data.eq(last.payload),
+            queue.w_en.eq(last.valid & ~(bypass & self.o.ready)),
+        ]
+        return m

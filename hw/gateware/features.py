@@ -1,0 +1,343 @@
+"""Feature extractor: a stream of klines in, INT8 feature codes out, bit for bit
+:func:`sw.spec.features.features_int` and :func:`sw.spec.features.warm`.
+
+Every feature is ``num / den`` with ``num = a - b`` (see :func:`operands`); the hardware
+takes ``|num|`` and its sign, divides ``|num| << (shift + 1)`` by ``den`` with a saturating
+8-bit quotient ``m`` (a quotient of 253 or more already codes as 127), and rounds:
+``q = sign * min((m + 1) >> 1, 127)``, 0 while the feature warms up or ``S == 0``.
+
+History (closes for ``ret_4``/``ret_16``, volumes for the window sum) lives in small
+``Memory`` rings addressed by a kline pointer; the volume window sum is a running
+register. A synchronous reset clears pointer, counter and sum, so warm-up starts again
+(stale ring contents are masked by the counter until overwritten).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.gateware.divider import PipelinedDivider, SerialDivider, pipelined_latency
+from hw.gateware.layouts import KLINE, features_layout, payload_register
+from sw.spec.features import FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
+from sw.spec.klines import WORD_BITS
+
+#: ``m`` is needed up to 255: from ``2 * FEATURE_LIMIT - 1 = 253`` on, ``q`` saturates.
+QUOTIENT_BITS = 8
+assert (1 << QUOTIENT_BITS) - 3 == 2 * FEATURE_LIMIT - 1  # what feature_code's test relies on
+
+
+#: ``num = a - b`` and ``den`` of each feature (the table of :mod:`sw.spec.features`), as names
+#: of the values :func:`sources` provides.
+OPERANDS = {
+    "body": ("close", "open", "open"),
+    "range": ("high", "low", "open"),
+    "upper_wick": ("high", "body_top", "open"),
+    "lower_wick": ("body_bottom", "low", "open"),
+    **{name: ("close", f"{name}_base", f"{name}_base") for name in LAGS},
+    "volume": ("window_volume", "window_sum", "window_sum"),
+}
+
+
+def sources(kline, body_top, body_bottom, past_close, window_sum, window) -> dict:
+    """The values the operands are drawn from: the kline's fields, ``max``/``min(open,
+    close)``, the close ``lag`` klines back (``ret_*_base``), ``W * volume`` and ``S``."""
+    values = {name: getattr(kline, name) for name in KLINE.members}
+    values.update(body_top=body_top, body_bottom=body_bottom, window_sum=window_sum,
+                  window_volume=kline.volume << window.bit_length() - 1)
+    values.update({f"{name}_base": close for name, close in past_close.items()})
+    return values
+
+
+def abs_difference(a, b):
+    """``(|a - b|, a < b)`` with both subtractions side by side (one carry chain deep)."""
+    width = max(len(a), len(b))
+    negative = a < b
+    return Mux(negative, b - a, a - b)[:width], negative
+
+
+def feature_code(quotient, negative, ready):
+    """INT8 code from the saturated quotient ``m``: ``sign * min((m + 1) >> 1, 127)``, or 0
+    unless ``ready``. ``(m + 1) >> 1 = (m >> 1) + m[0]``, and the sign folds into that one
+    8-bit addition (``-(a + r) = ~a + (1 - r)``), keeping the output stage one short chain."""
+    half = Cat(quotient[1:], Const(0, 1))
+    signed_sum = (Mux(negative, ~half, half) + (quotient[0] ^ negative))[:8].as_signed()
+    saturated = quotient[2:].all() & quotient[:2].any()  # m >= 253 = 0b11111101
+    limit = Mux(negative, -FEATURE_LIMIT, FEATURE_LIMIT)
+    return Mux(ready, Mux(saturated, limit, signed_sum), 0)
+
+
+def body_bounds(kline):
+    """``(max(open, close), min(open, close))``."""
+    close_up = kline.close >= kline.open
+    return (Mux(close_up, kline.close, kline.open), Mux(close_up, kline.open, kline.close))
+
+
+def select(m, index, target, values, keys=None, domain="comb"):
+    """``target = values[index]``, with one multiplexer input per distinct key."""
+    groups = {}
+    for position, (key, value) in enumerate(zip(keys or range(len(values)), values)):
+        groups.setdefault(key, (value, []))[1].append(position)
+    with m.Switch(index):
+        for value, positions in groups.values():
+            with m.Case(*positions):
+                m.d[domain] += target.eq(value)
+
+
+class History:
+    """Close and volume rings plus the klines-since-reset counter (saturating at warm-up).
+
+    On ``commit`` the kline's close and volume are written at the pointer and the pointer
+    and counter advance. Read ports (enabled by ``read_en``) fetch the entries ``lag``
+    klines before the pointer; their data appears one cycle after the address.
+    """
+
+    def __init__(self, m: Module, spec: FeatureSpec, commit, close, volume, read_en):
+        self.spec = spec
+        self.count = Signal(range(spec.warmup_klines + 1))
+        lags = {name: LAGS[name] for name in spec.names if name in LAGS}
+        rings = {}
+        if lags:
+            rings["close"] = (max(lags.values()), close, lags)
+        if "volume" in spec.names:
+            rings["volume"] = (spec.volume_window, volume, {"volume": spec.volume_window})
+        depth = max((ring[0] for ring in rings.values()), default=1)
+        self.pointer = Signal(range(depth)) if depth > 1 else Const(0, 1)
+        self.past = {}
+        for ring_name, (ring_depth, data, ring_lags) in rings.items():
+            memory = Memory(shape=WORD_BITS, depth=ring_depth, init=[])
+            m.submodules[f"{ring_name}_ring"] = memory
+            address_bits = (ring_depth - 1).bit_length()
+            write = memory.write_port()
+            m.d.comb += [write.addr.eq(self.pointer[:address_bits]), write.data.eq(data),
+                         write.en.eq(commit)]
+            for name, lag in ring_lags.items():
+                read = memory.read_port()
+                m.d.comb += [read.addr.eq((self.pointer - lag)[:address_bits]),
+                             read.en.eq(read_en)]
+                self.past[name] = read.data
+        with m.If(commit):
+            if depth > 1:
+                m.d.sync += self.pointer.eq(self.pointer + 1)
+            with m.If(self.count < spec.warmup_klines):
+                m.d.sync += self.count.eq(self.count + 1)
+
+    def past_closes(self) -> dict:
+        return {name: data for name, data in self.past.items() if name in LAGS}
+
+    def volume_leaving(self, count):
+        """The volume leaving the window, 0 before the window has filled."""
+        if "volume" not in self.past:
+            return Const(0, WORD_BITS)
+        return Mux(count >= self.spec.volume_window, self.past["volume"], 0)
+
+    def ready(self, name, count, window_sum):
+        """The feature has its history (and a nonzero window sum, for ``volume``)."""
+        ready = count >= self.spec.history[name]
+        return ready & (window_sum != 0) if name == "volume" else ready
+
+    def warm(self, count):
+        return count >= self.spec.warmup_klines
+
+
+class FeatureExtractor(wiring.Component):
+    """Integer features of each kline (:mod:`sw.spec.features`), bit-exact, with backpressure.
+
+    Parallel (default): one divider per feature, fully pipelined; accepts a kline every
+    cycle (``ii == 1``) and answers ``latency = 3 + divider latency`` (8) cycles after
+    the input handshake: kline register, ``|num|`` and sign, 5 divider stages (saturation
+    check, then two quotient bits per stage), rounding into the output register. Every
+    stage is one carry chain of at most ~44 bits, except the window-sum update (``S + v_new
+    - v_old``). The whole pipeline stalls while the output is valid and not ready.
+
+    Folded (``folded=True``): one serial divider shared by all features, one dividend bit
+    per cycle, for the smallest area (one subtractor for ``|num|``, one for the division).
+    Each feature takes ``5 + N + shift`` cycles (select, operands, start, ``N + shift + 1``
+    division steps, result write), with ``N`` the divider's dividend width, the same for
+    every feature: 32, or ``32 + log2 W`` when the spec has ``volume``. So
+    ``latency = ii = 1 + sum over features of (5 + N + shift)``: 376 for the default
+    ``FeatureSpec()`` (7 features, ``N = 36``, shifts summing to 88), and the next kline is
+    accepted in the cycle the result is handed over.
+
+    Parameters
+    ----------
+    spec : sw.spec.features.FeatureSpec
+    folded : bool
+
+    Members
+    -------
+    i : In(stream.Signature(hw.gateware.layouts.KLINE))
+    o : Out(stream.Signature(hw.gateware.layouts.features_layout(len(spec.names))))
+    """
+
+    def __init__(self, spec: FeatureSpec, *, folded: bool = False):
+        self._spec = spec
+        self._folded = folded
+        self._window_bits = WORD_BITS + spec.volume_window.bit_length() - 1
+        super().__init__({
+            "i": In(stream.Signature(KLINE)),
+            "o": Out(stream.Signature(features_layout(len(spec.names)))),
+        })
+
+    def _serial_cycles(self, name, shift) -> int:
+        """Folded: select and operand cycles, start cycle, division, result write of one
+        feature."""
+        return 2 + 1 + self._serial_width() + shift + 1 + 1
+
+    def _serial_width(self) -> int:
+        """Folded: the serial divider's dividend and divisor width, the widest feature's
+        (``|num|`` and ``den`` of a feature are equally wide: the window sum's for
+        ``volume``, a kline word's for the others)."""
+        return max(self._window_bits if name == "volume" else WORD_BITS
+                   for name in self._spec.names)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the input handshake to ``o.valid`` (with ``o.ready`` held high)."""
+        if self._folded:
+            return 1 + sum(self._serial_cycles(name, shift)
+                           for name, shift in zip(self._spec.names, self._spec.shifts))
+        return 3 + pipelined_latency(QUOTIENT_BITS)
+
+    @property
+    def ii(self) -> int:
+        """Cycles between accepted klines at full rate (folded: the next kline is taken
+        in the cycle its predecessor's result is handed over)."""
+        return self.latency if self._folded else 1
+
+    def elaborate(self, platform):
+        return self._elaborate_folded() if self._folded else self._elaborate_parallel()
+
+    def _elaborate_parallel(self):
+        m = Module()
+        spec = self._spec
+        advance = ~self.o.valid | self.o.ready
+        accept = self.i.valid & advance
+        m.d.comb += self.i.ready.eq(advance)
+        history = History(m, spec, accept, self.i.payload.close, self.i.payload.volume,
+                          read_en=advance)
+
+        def stage(value, name, *, reset_less=True):
+            """``value`` one pipeline step later (registers advance together); only valid
+            bits keep a reset (see :func:`hw.gateware.layouts.payload_register`)."""
+            register = Signal.like(value, name=name, reset_less=reset_less) \
+                if isinstance(value, Signal) else \
+                Signal(len(value), name=name, reset_less=reset_less)
+            with m.If(advance):
+                m.d.sync += register.eq(value)
+            return register
+
+        # stage 1: the kline, its body bounds, its index since reset, past values
+        valid = stage(accept, "valid_kline", reset_less=False)
+        kline = Signal(KLINE, reset_less=True)
+        with m.If(advance):
+            m.d.sync += kline.eq(self.i.payload)
+        top, bottom = (stage(v, n) for v, n in zip(body_bounds(self.i.payload),
+                                                   ("body_top", "body_bottom")))
+        count = stage(history.count, "count")
+        window_sum = Signal(self._window_bits)
+        with m.If(valid & advance):
+            m.d.sync += window_sum.eq(window_sum + kline.volume
+                                      - history.volume_leaving(count))
+
+        # stage 2: |num|, sign, den per feature; then the dividers; then the codes
+        valid = stage(valid, "valid_magnitude", reset_less=False)
+        warm = stage(history.warm(count), "warm")
+        values = sources(kline, top, bottom, history.past_closes(), window_sum,
+                         spec.volume_window)
+        results = []
+        for index, (name, shift) in enumerate(zip(spec.names, spec.shifts)):
+            a, b, den = (values[key] for key in OPERANDS[name])
+            magnitude, negative = abs_difference(a, b)
+            magnitude = stage(magnitude, f"magnitude_{name}")
+            negative = stage(negative, f"negative_{name}")
+            ready = stage(history.ready(name, count, window_sum), f"ready_{name}")
+            den = stage(den, f"den_{name}")
+            divider = PipelinedDivider(len(magnitude) + shift + 1, len(den), QUOTIENT_BITS)
+            m.submodules[f"divider_{name}"] = divider
+            m.d.comb += [divider.en.eq(advance),
+                         divider.dividend.eq(Cat(Const(0, shift + 1), magnitude)),
+                         divider.divisor.eq(den)]
+            for step in range(divider.latency):
+                negative = stage(negative, f"negative_{name}_{step}")
+                ready = stage(ready, f"ready_{name}_{step}")
+            results.append(feature_code(divider.quotient, negative, ready))
+        for step in range(pipelined_latency(QUOTIENT_BITS)):
+            valid = stage(valid, f"valid_divider_{step}", reset_less=False)
+            warm = stage(warm, f"warm_{step}")
+
+        payload = payload_register(m, self.o)
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), payload.warm.eq(warm)]
+            m.d.sync += [payload.features[index].eq(code) for index, code in enumerate(results)]
+        return m
+
+    def _elaborate_folded(self):
+        m = Module()
+        spec = self._spec
+        names = spec.names
+        handed_over = ~self.o.valid | self.o.ready
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        kline = Signal(KLINE)
+        commit = Signal()
+        history = History(m, spec, commit, kline.close, kline.volume, read_en=1)
+        window_sum = Signal(self._window_bits)
+        top, bottom = body_bounds(kline)
+
+        divider = SerialDivider(self._serial_width(), self._serial_width(), QUOTIENT_BITS,
+                                max_scale=MAX_SHIFT + 1)
+        m.submodules.divider = divider
+        index = Signal(range(len(names)))
+        a, b = Signal(self._serial_width()), Signal(self._serial_width())
+        ready = Signal()
+        values = sources(kline, top, bottom, history.past_closes(), window_sum,
+                         spec.volume_window)
+        # a and b are registered (in every state; read in "Operands"), the divisor is
+        # registered by the divider at its start
+        for target, keys in zip((a, b, divider.divisor), zip(*(OPERANDS[n] for n in names))):
+            select(m, index, target, [values[key] for key in keys], keys,
+                   "comb" if target is divider.divisor else "sync")
+        scales = [shift + 1 for shift in spec.shifts]
+        select(m, index, divider.scale, scales, scales)
+        select(m, index, ready, [history.ready(name, history.count, window_sum)
+                                 for name in names])
+        # |num| and its sign are registered: selection, subtraction and division would
+        # otherwise be one long carry-chain path (iCE40 fmax)
+        magnitude, negative = Signal(self._serial_width()), Signal()
+        m.d.comb += divider.dividend.eq(magnitude)
+        code = feature_code(divider.quotient, negative, ready)
+
+        with m.FSM():
+            with m.State("Wait kline"):
+                m.d.comb += self.i.ready.eq(handed_over)
+                with m.If(self.i.valid & handed_over):
+                    m.d.sync += [kline.eq(self.i.payload), index.eq(0)]
+                    m.next = "Select"
+            with m.State("Select"):
+                m.next = "Operands"
+            with m.State("Operands"):
+                m.d.sync += Cat(magnitude, negative).eq(Cat(*abs_difference(a, b)))
+                m.next = "Start"
+            with m.State("Start"):
+                m.d.comb += divider.start.eq(1)
+                m.next = "Divide"
+            with m.State("Divide"):
+                with m.If(~divider.busy):
+                    with m.Switch(index):
+                        for position in range(len(names)):
+                            with m.Case(position):
+                                m.d.sync += self.o.payload.features[position].eq(code)
+                    m.next = "Select"
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == len(names) - 1):
+                        m.d.comb += commit.eq(1)
+                        m.d.sync += [
+                            self.o.valid.eq(1),
+                            self.o.payload.warm.eq(history.warm(history.count)),
+                            window_sum.eq(window_sum + kline.volume
+                                          - history.volume_leaving(history.count)),
+                        ]
+                        m.next = "Wait kline"
+        return m

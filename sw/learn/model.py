@@ -1,0 +1,268 @@
+"""The float model: a NumPy MLP trained on the next candle's direction.
+
+Label (:data:`LABEL`): for kline ``t`` the class of the *next* candle's body ratio
+``r = (close[t+1] - open[t+1]) / open[t+1]``: ``down`` if ``r <= t1``, ``flat`` if
+``t1 < r <= t2``, ``up`` if ``r > t2``, where ``t1, t2`` are the terciles of ``r`` over
+the training split (so the training classes are balanced). The last kline has no label.
+
+Split (:func:`prepare`): the klines that are warm (every feature has its history) and
+labelled are cut chronologically into train / validation / test (70/15/15). Unless a spec
+is given, the feature gains are calibrated (:func:`sw.spec.features.calibrate`) on the klines the
+training part is computed from: every kline from the first (warm-up klines included, for
+the features they define) up to the last training kline ``t``, and kline ``t + 1``, whose
+body is ``t``'s label. Kline ``t + 1`` is also the first validation kline, so its features
+take part in the calibration too.
+
+The network (:class:`MLP`) is ReLU hidden layers and a linear output trained with softmax
+cross-entropy, Adam or SGD with momentum, on shuffled mini-batches, deterministic for a
+seed. A *quantizer* (see :mod:`sw.learn.quant`) can be plugged into the forward pass: it replaces
+the input, the weights and the activations by their fake-quantized values and supplies the
+straight-through-estimator masks the backward pass multiplies the gradients with.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from sw.spec.artifact import CLASSES
+from sw.spec.features import (
+    FEATURE_LIMIT,
+    FeatureSpec,
+    calibrate,
+    features_float,
+    features_int,
+    warm,
+)
+from sw.spec.klines import Klines
+
+LABEL = ("class of the next candle's (close - open) / open: down <= t1 < flat <= t2 < up, "
+         "t1 and t2 the terciles over the training split")
+SPLIT = (0.70, 0.15, 0.15)
+
+
+@dataclass
+class Dataset:
+    """Features, labels and chronological split of one kline series."""
+    spec: FeatureSpec
+    x_float: np.ndarray      # [n, features] float reference in [-1, 1]
+    x_int: np.ndarray        # [n, features] INT8 codes (the integer spec)
+    y: np.ndarray            # [n] class index, -1 where there is no label
+    splits: dict             # name -> kline indices, oldest first
+    thresholds: tuple        # (t1, t2) on the next body ratio
+    source: str = ""
+    synthetic: bool = False
+
+    def part(self, name: str, integer: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of a split; ``integer`` gives the INT8 codes as floats
+        ``code / FEATURE_LIMIT`` (their real value at the input scale ``1/127``)."""
+        index = self.splits[name]
+        x = self.x_int[index] / FEATURE_LIMIT if integer else self.x_float[index]
+        return x, self.y[index]
+
+    def sizes(self) -> dict:
+        return {name: int(len(index)) for name, index in self.splits.items()}
+
+
+def next_body_ratio(klines: Klines) -> np.ndarray:
+    """``r[t]`` of the label; NaN for the last kline."""
+    o, c = klines.open.astype(float), klines.close.astype(float)
+    return np.append((c[1:] - o[1:]) / o[1:], np.nan)
+
+
+def prepare(klines: Klines, spec: FeatureSpec | None = None, split=SPLIT) -> Dataset:
+    usable = np.flatnonzero(warm(klines, spec or FeatureSpec())[:-1])
+    if len(usable) < 30:
+        raise ValueError(f"{klines.source or 'klines'}: {len(klines)} klines leave "
+                         f"{len(usable)} warm labelled ones; need at least 30")
+    ends = np.cumsum(np.round(np.array(split) / sum(split) * len(usable)).astype(int))
+    train, val, test = np.split(usable, ends[:2])
+    if spec is None:   # klines 0 .. train[-1] + 1: see the module docstring
+        spec = calibrate(klines[:int(train[-1]) + 2])
+    r = next_body_ratio(klines)
+    t1, t2 = np.quantile(r[train], [1 / 3, 2 / 3])
+    y = np.where(np.isnan(r), -1, (r > t1).astype(int) + (r > t2))
+    return Dataset(spec, features_float(klines, spec), features_int(klines, spec), y,
+                   {"train": train, "val": val, "test": test}, (float(t1), float(t2)),
+                   klines.source, klines.synthetic)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def class_weights(y: np.ndarray, classes: int = len(CLASSES)) -> np.ndarray:
+    """Per-class weight ``len(y) / (classes * count)`` (inverse class frequency): every
+    class that occurs carries the same total weight, and when all ``classes`` occur the
+    weight per *sample* averages 1. A class absent from ``y`` counts as seen once."""
+    counts = np.bincount(y, minlength=classes)
+    return len(y) / (classes * np.maximum(counts, 1))
+
+
+class MLP:
+    """Dense layers ``[outputs, inputs]`` with ReLU between them and a linear output."""
+
+    def __init__(self, weights: list, biases: list):
+        self.weights = [np.asarray(w, dtype=float) for w in weights]
+        self.biases = [np.asarray(b, dtype=float) for b in biases]
+
+    @classmethod
+    def init(cls, sizes, seed: int = 0) -> "MLP":
+        """He-normal weights, zero biases."""
+        rng = np.random.default_rng(seed)
+        weights = [rng.normal(0, np.sqrt(2 / n_in), (n_out, n_in))
+                   for n_in, n_out in zip(sizes, sizes[1:])]
+        return cls(weights, [np.zeros(n_out) for n_out in sizes[1:]])
+
+    @property
+    def sizes(self) -> list:
+        return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
+
+    def copy(self) -> "MLP":
+        return copy.deepcopy(self)
+
+    def forward(self, x: np.ndarray, quantizer=None, cache: list | None = None) -> np.ndarray:
+        """Logits ``[n, classes]``; with ``cache`` a list, keeps what :meth:`backward` needs."""
+        a = quantizer.input(x) if quantizer else x
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if quantizer:
+                w, b, weight_mask = quantizer.weights(i, w, b)
+            else:
+                weight_mask = None
+            z = a @ w.T + b
+            if quantizer:
+                out, mask = quantizer.activation(i, z)
+            elif i < last:
+                out, mask = np.maximum(z, 0), z > 0
+            else:
+                out, mask = z, None
+            if cache is not None:
+                cache.append((a, w, weight_mask, mask))
+            a = out
+        return a
+
+    def backward(self, cache: list, grad: np.ndarray) -> list:
+        """Gradients ``[(dW, db), ...]`` from the gradient of the loss w.r.t. the logits.
+
+        The masks are the straight-through estimator: 1 where a fake-quant node passes the
+        gradient (inside its range), 0 where it clips."""
+        grads = []
+        for a, w, weight_mask, mask in reversed(cache):
+            if mask is not None:
+                grad = grad * mask
+            dw = grad.T @ a
+            if weight_mask is not None:
+                dw = dw * weight_mask
+            grads.append((dw, grad.sum(axis=0)))
+            grad = grad @ w
+        return grads[::-1]
+
+    def predict(self, x: np.ndarray, quantizer=None) -> np.ndarray:
+        return np.argmax(self.forward(x, quantizer), axis=1)
+
+
+def loss_and_grad(logits, y=None, weights=None, soft=None):
+    """Softmax cross-entropy (class-weighted for hard labels ``y``, or against the soft
+    targets ``soft``) and its gradient w.r.t. the logits."""
+    p = softmax(logits)
+    if soft is None:
+        soft = np.eye(logits.shape[1])[y]
+    w = np.ones(len(logits)) if weights is None or y is None else weights[y]
+    w = w / w.sum()
+    loss = -np.sum(w * np.sum(soft * np.log(p + 1e-12), axis=1))
+    return loss, (p - soft) * w[:, None]
+
+
+class Adam:
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.m = self.v = None
+        self.t = 0
+
+    def step(self, params: list, grads: list) -> None:
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.t += 1
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            m_hat = m / (1 - self.beta1 ** self.t)
+            v_hat = v / (1 - self.beta2 ** self.t)
+            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class SGD:
+    def __init__(self, lr=1e-2, momentum=0.9):
+        self.lr, self.momentum = lr, momentum
+        self.velocity = None
+
+    def step(self, params: list, grads: list) -> None:
+        if self.velocity is None:
+            self.velocity = [np.zeros_like(p) for p in params]
+        for p, g, v in zip(params, grads, self.velocity):
+            v *= self.momentum
+            v -= self.lr * g
+            p += v
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+
+def fit(model: MLP, x, y, *, x_val=None, y_val=None, epochs=20, batch_size=256,
+        optimizer="adam", lr=None, cosine=False, weighted=False, soft=None, quantizer=None,
+        score=None, seed=0, progress=True, name="fp32") -> list:
+    """Train ``model`` in place; return the per-epoch history.
+
+    ``soft`` (``[n, classes]``) trains against soft targets (distillation) instead of ``y``;
+    ``cosine`` decays the learning rate to 0 over the run. With a validation set, the weights
+    of the epoch with the best ``score(model)`` (default: the lowest validation loss) are
+    kept. Progress goes to stderr, one line per epoch.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    rng = np.random.default_rng(seed)
+    opt = OPTIMIZERS[optimizer](**({"lr": lr} if lr else {}))
+    base_lr, steps, step = opt.lr, epochs * -(-len(x) // batch_size), 0
+    weights = class_weights(y) if weighted else None
+    history, best, best_score = [], None, -np.inf
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            if cosine:
+                opt.lr = base_lr * 0.5 * (1 + np.cos(np.pi * step / steps))
+                step += 1
+            batch = order[start:start + batch_size]
+            cache = []
+            logits = model.forward(x[batch], quantizer, cache)
+            loss, grad = loss_and_grad(logits, y[batch], weights,
+                                       None if soft is None else soft[batch])
+            total += loss * len(batch)
+            grads = model.backward(cache, grad)
+            opt.step(model.weights + model.biases, [g[0] for g in grads] + [g[1] for g in grads])
+        record = {"epoch": epoch, "loss": total / len(x)}
+        if x_val is not None:
+            logits = model.forward(x_val, quantizer)
+            record["val_loss"] = float(loss_and_grad(logits, y_val)[0])
+            record["val_accuracy"] = float(np.mean(np.argmax(logits, axis=1) == y_val))
+            record["score"] = score(model) if score else -record["val_loss"]
+            if record["score"] > best_score:
+                best, best_score = model.copy(), record["score"]
+        history.append(record)
+        if progress:
+            extra = (f"  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.3f}"
+                     if x_val is not None else "")
+            extra += f"  score {record['score']:.4f}" if score else ""
+            print(f"[{name}] epoch {epoch:3d}/{epochs}  loss {record['loss']:.4f}{extra}",
+                  file=sys.stderr, flush=True)
+    if best is not None:
+        model.weights, model.biases = best.weights, best.biases
+    return history

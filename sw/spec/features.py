@@ -1,0 +1,166 @@
+"""Features of a kline: a float reference and the integer specification the hardware mirrors.
+
+Every feature is a ratio ``num / den`` of integers taken from the current kline and the
+ones before it (prices in ticks, volume in lots):
+
+=============  =================================  ===================================
+name           numerator                          denominator
+=============  =================================  ===================================
+``body``       ``close - open``                   ``open``
+``range``      ``high - low``                     ``open``
+``upper_wick`` ``high - max(open, close)``        ``open``
+``lower_wick`` ``min(open, close) - low``         ``open``
+``ret_4``      ``close - close[t-4]``             ``close[t-4]``
+``ret_16``     ``close - close[t-16]``            ``close[t-16]``
+``volume``     ``W * volume - S``                 ``S = volume[t-1] + ... + volume[t-W]``
+=============  =================================  ===================================
+
+Normalisation: feature ``i`` has a calibrated power-of-two gain ``2**shift_i``; the model sees
+``x = clip(ratio * 2**shift / 127, -1, 1)`` and its INT8 code is ``x * 127`` (scale 1/127,
+zero-point 0).
+
+Integer specification (:func:`features_int`), the rule the hardware implements bit for bit:
+
+* ``m = floor(|num| * 2**(shift + 1) / den)`` (one extra quotient bit for rounding);
+* ``q = sign(num) * min((m + 1) >> 1, 127)``: round to nearest, ties away from zero, then
+  saturate symmetrically to [-127, 127] (extreme moves saturate, never wrap);
+* warm-up: a feature whose history is not yet there (``ret_4`` for the first 4 klines after
+  reset, ``ret_16`` for 16, ``volume`` for W) is 0; ``warm`` is true from kline
+  ``warmup_klines`` on;
+* zero volume: ``S == 0`` makes ``volume`` 0 (no average to compare with); a zero volume
+  with ``S > 0`` is an ordinary ratio of -1.
+
+History is counted in klines received, not in time: a gap in the data is not seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sw.spec.klines import FIELDS, Klines
+
+FEATURES = ("body", "range", "upper_wick", "lower_wick", "ret_4", "ret_16", "volume")
+FEATURE_LIMIT = 127
+MAX_SHIFT = 20
+#: Lags of the return features; the volume window comes from the spec.
+LAGS = {"ret_4": 4, "ret_16": 16}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features, in which order, with their power-of-two gains, and the volume window."""
+    names: tuple = FEATURES
+    shifts: tuple = (14,) * 6 + (4,)
+    volume_window: int = 16
+
+    def __post_init__(self):
+        unknown = [n for n in self.names if n not in FEATURES]
+        if unknown or not self.names:
+            raise ValueError(f"features: unknown {unknown}; choose from {', '.join(FEATURES)}")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("features: a feature is named twice")
+        if len(self.shifts) != len(self.names):
+            raise ValueError(f"features.shifts: {len(self.shifts)} shifts for "
+                             f"{len(self.names)} features")
+        for name, shift in zip(self.names, self.shifts):
+            if not (isinstance(shift, int) and 0 <= shift <= MAX_SHIFT):
+                raise ValueError(f"features.shifts: {name} has shift {shift!r}, "
+                                 f"expected an integer in [0, {MAX_SHIFT}]")
+        w = self.volume_window
+        if not (isinstance(w, int) and 2 <= w <= 256 and w & (w - 1) == 0):
+            raise ValueError(f"features.volume_window: {w!r} is not a power of two in [2, 256]")
+
+    @property
+    def history(self) -> dict:
+        """Klines of history each feature needs (0 for the ones of the current kline)."""
+        need = dict(LAGS, volume=self.volume_window)
+        return {name: need.get(name, 0) for name in self.names}
+
+    @property
+    def warmup_klines(self) -> int:
+        return max(self.history.values())
+
+    def to_json(self) -> dict:
+        return {"names": list(self.names), "shifts": list(self.shifts),
+                "volume_window": self.volume_window}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FeatureSpec":
+        return cls(tuple(data["names"]), tuple(data["shifts"]), data["volume_window"])
+
+
+def ratios(klines: Klines, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integer ``(num, den, ready)`` arrays of shape ``[n, features]``.
+
+    ``ready`` is false where the feature is defined as 0 (warm-up, zero volume window);
+    ``den`` is 1 there so that callers can divide without a special case.
+    """
+    o, h, l, c, v = (getattr(klines, f).astype(np.int64) for f in FIELDS)
+    n = len(o)
+    index = np.arange(n)
+    nums, dens, readies = [], [], []
+    for name in spec.names:
+        ready = np.ones(n, dtype=bool)
+        if name == "body":
+            num, den = c - o, o
+        elif name == "range":
+            num, den = h - l, o
+        elif name == "upper_wick":
+            num, den = h - np.maximum(o, c), o
+        elif name == "lower_wick":
+            num, den = np.minimum(o, c) - l, o
+        elif name in LAGS:
+            lag = LAGS[name]
+            past = np.concatenate([np.zeros(min(lag, n), np.int64), c[:max(n - lag, 0)]])
+            num, den, ready = c - past, past, index >= lag
+        else:
+            w = spec.volume_window
+            csum = np.concatenate([[0], np.cumsum(v)])
+            window_sum = csum[index] - csum[np.maximum(index - w, 0)]
+            num, den = w * v - window_sum, window_sum
+            ready = (index >= w) & (window_sum > 0)
+        nums.append(np.where(ready, num, 0))
+        dens.append(np.where(ready, den, 1))
+        readies.append(ready)
+    return tuple(np.stack(a, axis=1) for a in (nums, dens, readies))
+
+
+def features_int(klines: Klines, spec: FeatureSpec) -> np.ndarray:
+    """The integer specification: ``[n, features]`` int8 codes (see the module docstring)."""
+    num, den, _ = ratios(klines, spec)
+    shifts = np.array(spec.shifts, dtype=np.int64)
+    m = (np.abs(num) << (shifts + 1)) // den
+    magnitude = np.minimum((m + 1) >> 1, FEATURE_LIMIT)
+    return (np.sign(num) * magnitude).astype(np.int8)
+
+
+def features_float(klines: Klines, spec: FeatureSpec) -> np.ndarray:
+    """Float reference: normalised features in [-1, 1], ``[n, features]`` float64."""
+    num, den, _ = ratios(klines, spec)
+    gain = 2.0 ** np.array(spec.shifts) / FEATURE_LIMIT
+    return np.clip(num / den * gain, -1.0, 1.0)
+
+
+def warm(klines: Klines, spec: FeatureSpec) -> np.ndarray:
+    """True for the klines whose every feature has its full history."""
+    return np.arange(len(klines)) >= spec.warmup_klines
+
+
+def calibrate(klines: Klines, names=FEATURES, volume_window: int = 16,
+              percentile: float = 99.5) -> FeatureSpec:
+    """Pick each feature's shift: the largest gain that keeps the ``percentile``-th
+    percentile of ``|ratio|`` (over warm, defined klines) inside [-1, 1]."""
+    probe = FeatureSpec(tuple(names), (0,) * len(names), volume_window)
+    num, den, ready = ratios(klines, probe)
+    shifts = []
+    for i, name in enumerate(names):
+        values = np.abs(num[ready[:, i], i] / den[ready[:, i], i])
+        level = np.percentile(values, percentile) if len(values) else 0.0
+        if level <= 0:
+            shifts.append(MAX_SHIFT)
+            continue
+        shift = int(np.floor(np.log2(FEATURE_LIMIT / level)))
+        shifts.append(min(max(shift, 0), MAX_SHIFT))
+    return FeatureSpec(tuple(names), tuple(shifts), volume_window)

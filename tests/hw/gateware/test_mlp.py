@@ -1,0 +1,69 @@
+"""hw.gateware.mlp.MLP and hw.gateware.argmax.Argmax against sw.spec.golden.infer / sw.spec.golden.argmax, random models
+and per-layer parallelism, with random backpressure."""
+
+import numpy as np
+import pytest
+
+from hw.gateware.argmax import Argmax
+from hw.gateware.mlp import MLP, check_multipliers
+from sim.bench import decode
+from sw.spec import golden
+from sw.spec.artifact import random_model
+from sw.spec.features import FEATURES, FeatureSpec
+from tests.stream_sim import pack_vector, simulate, unpack_vector
+
+
+def random_features(seed, count, inputs):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-127, 128, size=(count, inputs))
+    return np.where(rng.random((count, inputs)) < 0.2, rng.choice([-127, 127], x.shape), x)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mlp_random_models(seed):
+    rng = np.random.default_rng(seed)
+    names = FEATURES[:int(rng.integers(2, len(FEATURES) + 1))]
+    spec = FeatureSpec(names, (10,) * len(names))
+    hidden = tuple(int(h) for h in rng.integers(2, 10, size=int(rng.integers(1, 3))))
+    classes = int(rng.integers(2, 6))
+    model = random_model(rng, spec, hidden, classes, weight_bits=int(rng.choice([8, 4, 1])))
+    multipliers = tuple(None if rng.random() < 0.5 else
+                        int(rng.choice([d for d in range(1, l.outputs + 1) if l.outputs % d == 0]))
+                        for l in model.layers)
+    dut = MLP(model, multipliers)
+    x = random_features(seed, 25, len(names))
+    warm = rng.random(len(x)) < 0.5
+    run = simulate(dut, [pack_vector(row, w) for row, w in zip(x, warm)],
+                   in_gaps=0.3, out_gaps=0.5, seed=seed)
+    _, raw = golden.infer(model, x)
+    got = [unpack_vector(value, classes) for value in run.outputs]
+    assert [codes for codes, _ in got] == [tuple(map(int, row)) for row in raw], multipliers
+    assert [w for _, w in got] == list(warm)
+    isolated = simulate(dut, [pack_vector(row, 0) for row in x[:3]], isolated=True)
+    assert set(np.subtract(isolated.out_cycles, isolated.in_cycles)) == {dut.latency}
+
+
+def test_mlp_bad_multipliers():
+    model = random_model(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="2 values for a model of 2 layers|3 values"):
+        check_multipliers(model, (1, 1, 1))
+    with pytest.raises(ValueError, match="layer 1: multipliers=2"):
+        check_multipliers(model, (None, 2))
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_argmax_first_maximum(classes):
+    rng = np.random.default_rng(classes)
+    raw = rng.integers(-128, 128, size=(200, classes))
+    raw[::3] = rng.integers(-2, 1, size=(len(raw[::3]), classes))    # many ties
+    raw[1] = 127
+    raw[2] = -128
+    dut = Argmax(classes)
+    run = simulate(dut, [pack_vector(row, n % 2) for n, row in enumerate(raw)],
+                   in_gaps=0.3, out_gaps=0.5)
+    signals, codes, warm = decode(run.outputs, classes)
+    assert signals.tolist() == list(golden.argmax(raw))
+    assert list(zip(map(tuple, codes.tolist()), warm.tolist())) == [
+        (tuple(map(int, row)), bool(n % 2)) for n, row in enumerate(raw)]
+    isolated = simulate(dut, [pack_vector(row, 0) for row in raw[:5]], isolated=True)
+    assert set(np.subtract(isolated.out_cycles, isolated.in_cycles)) == {dut.latency}
