@@ -1,15 +1,16 @@
 """Feature extractor: a stream of klines in, INT8 feature codes out, bit for bit
 :func:`sw.spec.features.features_int` and :func:`sw.spec.features.warm`.
 
-Every feature is ``num / den`` with ``num = a - b`` (see :func:`operands`); the hardware
+Every feature is ``num / den`` with ``num = a - b`` (see :data:`OPERANDS`); the hardware
 takes ``|num|`` and its sign, divides ``|num| << (shift + 1)`` by ``den`` with a saturating
 8-bit quotient ``m`` (a quotient of 253 or more already codes as 127), and rounds:
 ``q = sign * min((m + 1) >> 1, 127)``, 0 while the feature warms up or ``S == 0``.
 
-History (closes for ``ret_4``/``ret_16``, volumes for the window sum) lives in small
-``Memory`` rings addressed by a kline pointer; the volume window sum is a running
-register. A synchronous reset clears pointer, counter and sum, so warm-up starts again
-(stale ring contents are masked by the counter until overwritten).
+History (the previous close and the closes for ``ret_4``/``ret_16``, volumes for the
+window sum) lives in small ``Memory`` rings addressed by a kline pointer; the volume
+window sums are running registers. A synchronous reset clears pointer, counter and sums,
+so warm-up starts again (stale ring contents are masked by the counter until
+overwritten).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -19,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.gateware.divider import PipelinedDivider, SerialDivider, pipelined_latency
 from hw.gateware.layouts import KLINE, features_layout, payload_register
-from sw.spec.features import FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
+from sw.spec.features import CANDLE, FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
 from sw.spec.klines import WORD_BITS
 
 #: ``m`` is needed up to 255: from ``2 * FEATURE_LIMIT - 1 = 253`` on, ``q`` saturates.
@@ -30,22 +31,25 @@ assert (1 << QUOTIENT_BITS) - 3 == 2 * FEATURE_LIMIT - 1  # what feature_code's 
 #: ``num = a - b`` and ``den`` of each feature (the table of :mod:`sw.spec.features`), as names
 #: of the values :func:`sources` provides.
 OPERANDS = {
-    "body": ("close", "open", "open"),
-    "range": ("high", "low", "open"),
-    "upper_wick": ("high", "body_top", "open"),
-    "lower_wick": ("body_bottom", "low", "open"),
+    "body": ("close", "open", "previous_close"),
+    "range": ("high", "low", "previous_close"),
+    "upper_wick": ("high", "body_top", "previous_close"),
+    "lower_wick": ("body_bottom", "low", "previous_close"),
     **{name: ("close", f"{name}_base", f"{name}_base") for name in LAGS},
     "volume": ("window_volume", "window_sum", "window_sum"),
 }
 
 
-def sources(kline, body_top, body_bottom, past_close, window_sum, window) -> dict:
+def sources(kline, body_top, body_bottom, past, window_sum, window) -> dict:
     """The values the operands are drawn from: the kline's fields, ``max``/``min(open,
-    close)``, the close ``lag`` klines back (``ret_*_base``), ``W * volume`` and ``S``."""
+    close)``, the previous close, the close ``lag`` klines back (``ret_*_base``),
+    ``W * volume`` and ``S``."""
     values = {name: getattr(kline, name) for name in KLINE.members}
     values.update(body_top=body_top, body_bottom=body_bottom, window_sum=window_sum,
                   window_volume=kline.volume << window.bit_length() - 1)
-    values.update({f"{name}_base": close for name, close in past_close.items()})
+    values.update({f"{name}_base": close for name, close in past.items() if name in LAGS})
+    if "previous_close" in past:
+        values["previous_close"] = past["previous_close"]
     return values
 
 
@@ -85,17 +89,23 @@ def select(m, index, target, values, keys=None, domain="comb"):
 
 
 class History:
-    """Close and volume rings plus the klines-since-reset counter (saturating at warm-up).
+    """Close and volume rings, the window sums, and the klines-since-reset counter
+    (saturating at warm-up).
 
     On ``commit`` the kline's close and volume are written at the pointer and the pointer
     and counter advance. Read ports (enabled by ``read_en``) fetch the entries ``lag``
-    klines before the pointer; their data appears one cycle after the address.
+    klines before the pointer (the previous close, ``previous_close``, is lag 1); their
+    data appears one cycle after the address. ``window_sum`` is the spec's ``S`` of the
+    kline being computed (``volume[t-2] + ... + volume[t-1-W]``), ``running_sum`` the sum
+    of the last ``W`` volumes, the next kline's ``S`` (see :meth:`update_sums`).
     """
 
     def __init__(self, m: Module, spec: FeatureSpec, commit, close, volume, read_en):
         self.spec = spec
         self.count = Signal(range(spec.warmup_klines + 1))
         lags = {name: LAGS[name] for name in spec.names if name in LAGS}
+        if set(CANDLE) & set(spec.names):
+            lags["previous_close"] = 1
         rings = {}
         if lags:
             rings["close"] = (max(lags.values()), close, lags)
@@ -123,13 +133,19 @@ class History:
                 m.d.sync += self.count.eq(self.count + 1)
 
     def past_closes(self) -> dict:
-        return {name: data for name, data in self.past.items() if name in LAGS}
+        return {name: data for name, data in self.past.items() if name != "volume"}
 
     def volume_leaving(self, count):
         """The volume leaving the window, 0 before the window has filled."""
         if "volume" not in self.past:
             return Const(0, WORD_BITS)
         return Mux(count >= self.spec.volume_window, self.past["volume"], 0)
+
+    def update_sums(self, window_sum, running_sum, volume, count):
+        """Statements that move the window on by the kline ``volume`` (the kline number
+        ``count`` since reset): its ``running_sum`` becomes the next kline's ``S``."""
+        return [window_sum.eq(running_sum),
+                running_sum.eq(running_sum + volume - self.volume_leaving(count))]
 
     def ready(self, name, count, window_sum):
         """The feature has its history (and a nonzero window sum, for ``volume``)."""
@@ -235,10 +251,9 @@ class FeatureExtractor(wiring.Component):
         top, bottom = (stage(v, n) for v, n in zip(body_bounds(self.i.payload),
                                                    ("body_top", "body_bottom")))
         count = stage(history.count, "count")
-        window_sum = Signal(self._window_bits)
+        window_sum, running_sum = Signal(self._window_bits), Signal(self._window_bits)
         with m.If(valid & advance):
-            m.d.sync += window_sum.eq(window_sum + kline.volume
-                                      - history.volume_leaving(count))
+            m.d.sync += history.update_sums(window_sum, running_sum, kline.volume, count)
 
         # stage 2: |num|, sign, den per feature; then the dividers; then the codes
         valid = stage(valid, "valid_magnitude", reset_less=False)
@@ -283,7 +298,7 @@ class FeatureExtractor(wiring.Component):
         kline = Signal(KLINE)
         commit = Signal()
         history = History(m, spec, commit, kline.close, kline.volume, read_en=1)
-        window_sum = Signal(self._window_bits)
+        window_sum, running_sum = Signal(self._window_bits), Signal(self._window_bits)
         top, bottom = body_bounds(kline)
 
         divider = SerialDivider(self._serial_width(), self._serial_width(), QUOTIENT_BITS,
@@ -336,8 +351,8 @@ class FeatureExtractor(wiring.Component):
                         m.d.sync += [
                             self.o.valid.eq(1),
                             self.o.payload.warm.eq(history.warm(history.count)),
-                            window_sum.eq(window_sum + kline.volume
-                                          - history.volume_leaving(history.count)),
+                            *history.update_sums(window_sum, running_sum, kline.volume,
+                                                 history.count),
                         ]
                         m.next = "Wait kline"
         return m

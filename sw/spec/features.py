@@ -6,14 +6,20 @@ ones before it (prices in ticks, volume in lots):
 =============  =================================  ===================================
 name           numerator                          denominator
 =============  =================================  ===================================
-``body``       ``close - open``                   ``open``
-``range``      ``high - low``                     ``open``
-``upper_wick`` ``high - max(open, close)``        ``open``
-``lower_wick`` ``min(open, close) - low``         ``open``
+``body``       ``close - open``                   ``close[t-1]``
+``range``      ``high - low``                     ``close[t-1]``
+``upper_wick`` ``high - max(open, close)``        ``close[t-1]``
+``lower_wick`` ``min(open, close) - low``         ``close[t-1]``
 ``ret_4``      ``close - close[t-4]``             ``close[t-4]``
 ``ret_16``     ``close - close[t-16]``            ``close[t-16]``
-``volume``     ``W * volume - S``                 ``S = volume[t-1] + ... + volume[t-W]``
+``volume``     ``W * volume - S``                 ``S = volume[t-2] + ... + volume[t-1-W]``
 =============  =================================  ===================================
+
+Every denominator is known before the kline arrives: the candle features divide by the
+previous close (on Bybit's klines the open of a kline is the close before it), and the
+volume window ends one kline before the previous one (``volume`` compares the kline's
+volume with the average of the ``W`` klines before the previous one). So a divider may
+prepare its divisor from earlier klines alone, even for klines arriving back to back.
 
 Normalisation: feature ``i`` has a calibrated power-of-two gain ``2**shift_i``; the model sees
 ``x = clip(ratio * 2**shift / 127, -1, 1)`` and its INT8 code is ``x * 127`` (scale 1/127,
@@ -24,9 +30,9 @@ Integer specification (:func:`features_int`), the rule the hardware implements b
 * ``m = floor(|num| * 2**(shift + 1) / den)`` (one extra quotient bit for rounding);
 * ``q = sign(num) * min((m + 1) >> 1, 127)``: round to nearest, ties away from zero, then
   saturate symmetrically to [-127, 127] (extreme moves saturate, never wrap);
-* warm-up: a feature whose history is not yet there (``ret_4`` for the first 4 klines after
-  reset, ``ret_16`` for 16, ``volume`` for W) is 0; ``warm`` is true from kline
-  ``warmup_klines`` on;
+* warm-up: a feature whose history is not yet there (the candle features for the first
+  kline after reset, ``ret_4`` for the first 4 klines, ``ret_16`` for 16, ``volume`` for
+  ``W + 1``) is 0; ``warm`` is true from kline ``warmup_klines`` on;
 * zero volume: ``S == 0`` makes ``volume`` 0 (no average to compare with); a zero volume
   with ``S > 0`` is an ordinary ratio of -1.
 
@@ -46,6 +52,8 @@ FEATURE_LIMIT = 127
 MAX_SHIFT = 20
 #: Lags of the return features; the volume window comes from the spec.
 LAGS = {"ret_4": 4, "ret_16": 16}
+#: Features of the kline's own prices, divided by the previous close.
+CANDLE = ("body", "range", "upper_wick", "lower_wick")
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,10 @@ class FeatureSpec:
 
     @property
     def history(self) -> dict:
-        """Klines of history each feature needs (0 for the ones of the current kline)."""
-        need = dict(LAGS, volume=self.volume_window)
-        return {name: need.get(name, 0) for name in self.names}
+        """Klines of history each feature needs: 1 for the candle features (the previous
+        close), the lag for the returns, ``W + 1`` for ``volume``."""
+        need = dict(LAGS, volume=self.volume_window + 1)
+        return {name: need.get(name, 1) for name in self.names}
 
     @property
     def warmup_klines(self) -> int:
@@ -100,27 +109,28 @@ def ratios(klines: Klines, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, n
     o, h, l, c, v = (getattr(klines, f).astype(np.int64) for f in FIELDS)
     n = len(o)
     index = np.arange(n)
+
+    def past(values, lag):
+        """``values[t - lag]`` (0 where ``t < lag``)."""
+        return np.concatenate([np.zeros(min(lag, n), np.int64), values[:max(n - lag, 0)]])
+
+    candle = {"body": c - o, "range": h - l, "upper_wick": h - np.maximum(o, c),
+              "lower_wick": np.minimum(o, c) - l}
     nums, dens, readies = [], [], []
     for name in spec.names:
-        ready = np.ones(n, dtype=bool)
-        if name == "body":
-            num, den = c - o, o
-        elif name == "range":
-            num, den = h - l, o
-        elif name == "upper_wick":
-            num, den = h - np.maximum(o, c), o
-        elif name == "lower_wick":
-            num, den = np.minimum(o, c) - l, o
+        ready = index >= spec.history[name]
+        if name in CANDLE:
+            num, den = candle[name], past(c, 1)
         elif name in LAGS:
-            lag = LAGS[name]
-            past = np.concatenate([np.zeros(min(lag, n), np.int64), c[:max(n - lag, 0)]])
-            num, den, ready = c - past, past, index >= lag
+            den = past(c, LAGS[name])
+            num = c - den
         else:
             w = spec.volume_window
             csum = np.concatenate([[0], np.cumsum(v)])
-            window_sum = csum[index] - csum[np.maximum(index - w, 0)]
-            num, den = w * v - window_sum, window_sum
-            ready = (index >= w) & (window_sum > 0)
+            # S = v[t-2] + ... + v[t-1-W]
+            den = csum[np.maximum(index - 1, 0)] - csum[np.maximum(index - 1 - w, 0)]
+            num = w * v - den
+            ready &= den > 0
         nums.append(np.where(ready, num, 0))
         dens.append(np.where(ready, den, 1))
         readies.append(ready)

@@ -11,6 +11,7 @@ from sw.learn.model import (
     next_body_ratio,
     prepare,
 )
+from sw.spec.features import FeatureSpec
 
 
 def numeric_gradient(f, p, eps=1e-6):
@@ -91,7 +92,7 @@ def test_soft_targets_replace_labels():
 def test_labels_and_chronological_split(klines_5m):
     data = prepare(klines_5m)
     train, val, test = (data.splits[k] for k in ("train", "val", "test"))
-    assert train[0] == 16                            # warm-up klines excluded
+    assert train[0] == FeatureSpec().warmup_klines   # warm-up klines excluded
     assert train[-1] < val[0] and val[-1] < test[0]  # chronological, disjoint
     assert test[-1] == len(klines_5m) - 2            # the last kline has no label
     assert data.y[-1] == -1

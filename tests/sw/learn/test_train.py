@@ -28,7 +28,7 @@ def test_default_model_is_small_and_described(default_model, klines_5m):
     assert meta["scheme"]["name"] == "int8-ptq-per-channel-percentile"
     assert meta["data"]["source"] == klines_5m.source and meta["data"]["synthetic"] is False
     assert "next candle" in meta["label"]["definition"]
-    assert sum(meta["split"].values()) == len(klines_5m) - 16 - 1
+    assert sum(meta["split"].values()) == len(klines_5m) - default_model.features.warmup_klines - 1
     assert 0.40 < meta["test_accuracy"] < 0.60
 
 

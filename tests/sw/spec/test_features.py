@@ -37,7 +37,8 @@ def test_warm_up_features_are_zero():
         column = codes[:, spec.names.index(name)]
         assert np.all(column[:need] == 0), name
         assert np.any(column[need:] != 0), name
-    assert list(warm(klines, spec)) == [i >= 16 for i in range(40)]
+    assert spec.history["body"] == 1 and spec.history["volume"] == spec.volume_window + 1
+    assert list(warm(klines, spec)) == [i >= spec.volume_window + 1 for i in range(40)]
 
 
 def test_zero_volume_window_gives_zero():
@@ -87,7 +88,32 @@ def test_32_bit_prices_and_volumes_do_not_overflow():
     t = n - 1
     past = int(close[t - 16])
     assert codes[t, FEATURES.index("ret_16")] == reference_code(int(close[t]) - past, past, 20)
-    window = int(volume[t - 256:t].sum())
+    window = int(volume[t - 257:t - 1].sum())
     assert codes[t, FEATURES.index("volume")] == reference_code(256 * int(volume[t]) - window,
                                                                 window, 20)
-    assert codes[t, FEATURES.index("range")] == reference_code(top - 1, int(open_[t]), 20)
+    assert codes[t, FEATURES.index("range")] == reference_code(top - 1, int(close[t - 1]), 20)
+
+
+def test_denominators_come_from_earlier_klines():
+    """Candle features divide by the previous close, not the open; ``volume`` compares with
+    the window ending one kline before the previous one. Changing the kline's own open
+    or the previous volume changes no denominator."""
+    rng = np.random.default_rng(2)
+    n, w = 40, 4
+    close = 1_000_000 + rng.integers(-9000, 9000, n)
+    open_ = close + rng.integers(-3000, 3000, n)
+    high = np.maximum(open_, close) + rng.integers(0, 4000, n)
+    low = np.minimum(open_, close) - rng.integers(0, 4000, n)
+    volume = rng.integers(1, 10_000, n)
+    klines = make_klines(open_, high, low, close, volume)
+    spec = FeatureSpec(shifts=(14,) * 6 + (6,), volume_window=w)
+    codes = features_int(klines, spec)
+    for t in range(w + 1, n):
+        assert codes[t, FEATURES.index("body")] == reference_code(
+            int(close[t] - open_[t]), int(close[t - 1]), 14)
+        assert codes[t, FEATURES.index("upper_wick")] == reference_code(
+            int(high[t] - max(open_[t], close[t])), int(close[t - 1]), 14)
+        window = int(volume[t - 1 - w:t - 1].sum())
+        assert codes[t, FEATURES.index("volume")] == reference_code(
+            int(w * volume[t]) - window, window, 6)
+    assert np.all(codes[0, :4] == 0) and np.any(codes[1, :4] != 0)
