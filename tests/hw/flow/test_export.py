@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.flow.export import TOP, main
+from hw.export import main
+from hw.flow.export import TOP
 from sw.spec import artifact
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from sw.learn import precision
-from sw.learn.train import main, train
+from sw.learn.train import train
 from sw.spec.artifact import to_json
+from sw.train import main
 
 
 @pytest.fixture(scope="module")
