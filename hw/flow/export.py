@@ -3,9 +3,10 @@
 
 Writes ``<out>/signal_core.v``: module ``signal_core`` with ports ``clk``, ``rst``,
 ``i__valid``, ``i__ready``, ``i__payload``, ``o__valid``, ``o__ready``, ``o__payload``; and
-``<out>/signal_core.json``: ``latency`` and ``ii`` (cycles), ``config``, ``mac_lanes`` per layer,
-``classes``, the model file and its SHA-256, each port's direction and width, and
-the bit range ``[msb, lsb]`` of every payload field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``).
+``<out>/signal_core.json`` (keys in :mod:`sw.spec.schema`): ``latency`` and ``ii``
+(cycles), ``config``, ``mac_lanes`` per layer, ``classes``, the model file and its
+SHA-256, each port's direction and width, and the bit range ``[msb, lsb]`` of every
+payload field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from amaranth.lib import data
 
 from hw.gateware.core import SignalCore
 from hw.gateware.layouts import KLINE, signal_layout
-from sw.spec import artifact
+from sw.spec import artifact, schema
 
 TOP = "signal_core"
 
@@ -46,6 +47,7 @@ def port(direction: str, shape) -> dict:
 def describe(core: SignalCore, model_path: Path, classes) -> dict:
     """The JSON description of an exported core."""
     return {
+        "schema_version": schema.EXPORT,
         "top": TOP,
         "verilog": f"{TOP}.v",
         "config": core.config if isinstance(core.config, str) else list(core.config),

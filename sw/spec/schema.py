@@ -69,9 +69,10 @@ The files
     ``trained_now``, ``scheme``, ``synthetic``, ``layers``, ``weight_bits``}; ``tools``
     {``amaranth``: {``version``}, tool: {``path``, ``version``}}.
 ``<out>/signal_core.json``, the exported core (:mod:`hw.flow.export`, version :data:`EXPORT`)
-    ``top``, ``verilog``, ``config``, ``mac_lanes`` (per layer), ``latency_cycles``, ``ii``,
-    ``classes``, ``model`` {``path``, ``sha256``}, ``ports`` {port: {``direction``,
-    ``width``, ``fields`` {field: [msb, lsb]}}}.
+    ``top``, ``verilog``, ``config``, ``mac_lanes`` (per layer), ``latency`` (the declared
+    latency in cycles: to be renamed ``latency_cycles`` together with its reader
+    :mod:`sim.run`), ``ii``, ``classes``, ``model`` {``path``, ``sha256``}, ``ports``
+    {port: {``direction``, ``width``, ``fields`` {field: [msb, lsb]}}}.
 ``build/reports/latency.json``, the latency report (:mod:`sim.report`, version :data:`LATENCY`)
     the simulated core against the software reference, in the shared keys above.
 """

@@ -56,3 +56,32 @@ def test_impossible_baud_rate_is_a_usage_error(capsys, model_dir):
     code, err = run_cli(capsys, "--board", "icebreaker", "--baud", "10000000",
                         "--model", str(model_dir))
     assert code == 2 and "--baud" in err and "Traceback" not in err
+
+
+@pytest.mark.bitstream
+def test_program_loads_an_existing_bitstream_without_a_rebuild(tmp_path, model_dir,
+                                                               monkeypatch, capsys):
+    from hw.flow import build as flow
+    from tests.hw.flow.test_build import StandInCore
+    options = flow.Options(BOARDS["icebreaker"], "UP5K", model_dir, config="folded",
+                           placements=("timing",), out=tmp_path)
+    flow.build(options, core_factory=StandInCore)
+    built = (tmp_path / "icebreaker" / "trader.bin").read_bytes()
+    calls = tmp_path / "calls"
+    programmer = tmp_path / "iceprog"
+    programmer.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    programmer.chmod(0o755)
+    monkeypatch.setenv("ICEPROG", str(programmer))
+    argv = ["--board", "icebreaker", "--config", "folded", "--model", str(model_dir),
+            "--out", str(tmp_path)]
+    assert build.main([*argv, "--program"]) == 0
+    assert build.main([*argv, "--flash"]) == 0
+    bitstream = tmp_path / "icebreaker" / "trader.bin"
+    assert calls.read_text().splitlines() == [f"-S {bitstream}", f"{bitstream}"]
+    assert bitstream.read_bytes() == built
+    assert "loading it as it is (--rebuild builds it again)" in capsys.readouterr().err
+    for other in (dict(baud=9600), dict(config="auto"), dict(clock_mhz=18),
+                  dict(model=tmp_path / "other")):
+        assert flow.up_to_date(flow.Options(
+            BOARDS["icebreaker"], "UP5K", **{"model": model_dir, "out": tmp_path,
+                                             "config": "folded", **other})) is None

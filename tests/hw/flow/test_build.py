@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from hw import build as build_cli
 from hw.board.boards import BoardError, board
 from hw.flow import build
-from sw.spec import artifact
+from sw.spec import artifact, schema
 
 REPORT_KEYS = {"fmax_mhz", "timing_met", "resources", "latency_cycles", "latency_ns", "ii"}
 
@@ -109,6 +109,7 @@ def check_build(out: Path, board_name: str, report: dict):
     assert not (out / board_name / "work").exists()
 
 
+@pytest.mark.bitstream
 def test_ulx3s_bitstream(ulx3s):
     out, report, seconds = ulx3s
     print(f"ulx3s build: {seconds:.1f} s")
@@ -122,6 +123,7 @@ def test_ulx3s_bitstream(ulx3s):
     assert "SYNTHETIC" not in (out / "ulx3s" / "report.md").read_text()
 
 
+@pytest.mark.bitstream
 def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
     out, report, seconds = icebreaker_synthetic
     print(f"icebreaker build (training included): {seconds:.1f} s")
@@ -138,6 +140,7 @@ def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
         (out / "icebreaker" / "report.md").read_text()
 
 
+@pytest.mark.bitstream
 def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
     with pytest.raises(build.BuildError, match=r"timing not met: fmax [\d.]+ MHz < 20[01]"):
         run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200)
@@ -157,6 +160,7 @@ def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
 
 
 
+@pytest.mark.bitstream
 def test_amaranth_overrides_from_the_environment_are_merged(tmp_path, model_dir, monkeypatch):
     monkeypatch.setenv("AMARANTH_nextpnr_opts", "--placer heap")
     monkeypatch.setenv("AMARANTH_synth_opts", "-nobram")
@@ -169,7 +173,8 @@ def test_amaranth_overrides_from_the_environment_are_merged(tmp_path, model_dir,
     yosys = (work / "trader.ys").read_text()
     assert build.KEEP_REGISTERS in yosys and "\ncheck\n" in yosys
     assert "synth_ice40 -dsp -nobram" in yosys
-    assert report["fmax_mhz"] > 0
+    assert report["fmax_mhz"] > 0 and report["schema_version"] == schema.BUILD
+    assert report["model"]["scheme"] == {"name": "random"}
     assert report["tools"]["amaranth"]["version"].startswith("0.5")
     assert all(report["tools"][tool]["version"] for tool in ("yosys", "nextpnr-ice40"))
     path = report["critical_path"]
