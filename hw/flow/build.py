@@ -199,9 +199,8 @@ def build(options: Options, core_factory=None, *, trained_now: bool = False) -> 
                   "auto: first configuration (fastest first) that place and route fitted "
                   "in the device")
     result = build_report.make_report(
-        attempt=attempt, options=options, platform=found.platform, pll=found.pll, model=model,
-        model_path=options.model_file, trained_now=trained_now, tools=tools,
-        config_choice={"requested": options.config, "decided_by": decided_by,
+        attempt=attempt, options=options, target=found, model=model, trained_now=trained_now,
+        tools=tools, config_choice={"requested": options.config, "decided_by": decided_by,
                        "attempts": outcomes},
         flip_flops=netlist_flip_flops(attempt.workdir,
                                       build_report.FLIP_FLOP_PREFIX[options.board.family]))

@@ -45,16 +45,18 @@ def timing(fmax: dict) -> dict:
             for clock, figures in fmax.items()}
 
 
-def make_report(*, attempt, options, platform, pll, model, model_path: Path, trained_now: bool,
-                tools: dict, config_choice: dict, flip_flops: int) -> dict:
+def make_report(*, attempt, options, target, model, trained_now: bool, tools: dict,
+                config_choice: dict, flip_flops: int) -> dict:
     """The report of a build: ``attempt`` (:class:`hw.flow.build.Attempt`) is the
     configuration that fitted, ``options`` (:class:`hw.flow.build.Options`) what was asked,
-    ``model`` the artifact read from ``model_path``, ``tools`` :func:`hw.flow.toolchain.versions`,
-    ``flip_flops`` counted in the synthesized netlist."""
+    ``target`` (:class:`hw.flow.build.Target`) the platform and PLL it ran on, ``model``
+    the artifact read from ``options.model_file``, ``tools``
+    :func:`hw.flow.toolchain.versions`, ``flip_flops`` counted in the synthesized netlist."""
+    platform, pll, model_path = target.platform, target.pll, options.model_file
     nextpnr = attempt.placed.nextpnr
     clocks = timing(nextpnr["fmax"])
     fmax = min(clock["achieved_mhz"] for clock in clocks.values())
-    target = max(clock["target_mhz"] for clock in clocks.values())
+    target_mhz = max(clock["target_mhz"] for clock in clocks.values())
     clock_mhz = pll.output_hz / 1e6
     core, board = attempt.core, options.board
     meta = model.meta
@@ -70,7 +72,7 @@ def make_report(*, attempt, options, platform, pll, model, model_path: Path, tra
                   "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
         "baud": options.baud,
         "fmax_mhz": fmax,
-        "target_mhz": target,
+        "target_mhz": target_mhz,
         "placement": attempt.placed.kept[0],
         "seed": attempt.placed.kept[1],
         "placements": attempt.placed.placements,
