@@ -1,19 +1,26 @@
 # Two targets do all the set-up on a fresh Debian machine with Python 3.11:
 #   make build   install, then build the ULX3S bitstream (trains a model first if none)
-#   make test    install what the tests need (Icarus Verilog too), then run them
+#   make test    install what the tests need (Icarus Verilog too), then run them all
+# and one for the day's work:
+#   make test-fast   the tests without the slow, sim and bitstream markers (minutes)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BOARD ?= ulx3s
 
-.PHONY: build test install iverilog clean
+FAST := not slow and not sim and not bitstream
+
+.PHONY: build test test-fast install iverilog clean
 
 build: install
 	$(PY) -m hw.build --board $(BOARD)
 
 test: install iverilog
 	$(PY) -m pytest -n 2 --durations=15
+
+test-fast: install
+	$(PY) -m pytest -n 2 -m "$(FAST)" --durations=10
 
 install: $(VENV)/.installed
 

@@ -12,12 +12,12 @@ The protocol logic works on any transport with ``write(bytes)`` and ``read(n) ->
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from sw import cli
 from sw.data.load import load as load_klines
 from sw.spec import frames, golden
 from sw.spec.artifact import ArtifactError, QuantizedModel
@@ -131,8 +131,8 @@ def check(transport, model: QuantizedModel, klines: Klines, *, window: int = 16,
     return report
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sw.host", description=__doc__.split("\n")[0])
+def command(argv) -> int:
+    parser = cli.parser("python -m sw.host", __doc__)
     parser.add_argument("--port", required=True, help="serial port of the board")
     parser.add_argument("--data", required=True, help="kline file (CSV or v5 JSON response)")
     parser.add_argument("--model", default="build/model", help="model artifact the board runs")
@@ -144,21 +144,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1 or args.window < 1:
         parser.error("--limit and --window must be at least 1")
+    model = load_model(args.model)
+    klines = load_klines(args.data)[:args.limit]
+    transport = SerialTransport(args.port, args.baud, args.timeout)
     try:
-        model = load_model(args.model)
-        klines = load_klines(args.data)[:args.limit]
-        transport = SerialTransport(args.port, args.baud, args.timeout)
-        try:
-            report = check(transport, model, klines, window=args.window, progress=print)
-        finally:
-            transport.close()
-    except (HostError, ArtifactError, KlineError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        report = check(transport, model, klines, window=args.window, progress=cli.say)
+    finally:
+        transport.close()
     print(report.summary())
     for index, want, got in report.mismatches[:10]:
         print(f"  kline {index}: expected (signal, raw, warm) {want}, board {got}")
-    return 1 if report.mismatches else 0
+    return cli.EXIT_FAILURE if report.mismatches else cli.EXIT_OK
+
+
+def main(argv=None) -> int:
+    return cli.run(command, argv, failures=(HostError, ArtifactError, KlineError))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ class Board:
     clock_mhz : default design clock: on the ECP5 boards (ULX3S, Colorlight) one chosen
         for the parallel core, on the iCE40 boards (iCEBreaker, iCESugar) one chosen for
         the folded core.
-    programmer : the tool amaranth-boards programs this board with.
+    programmer : the tool that programs this board (:data:`hw.flow.program.PROGRAMMERS`).
+    programmer_args : the options that tell ``programmer`` which board or cable this is.
     toolchain_opts : Amaranth build overrides, e.g. Yosys options.
     """
     name: str
@@ -64,6 +65,7 @@ class Board:
     default_device: str
     clock_mhz: float
     programmer: str
+    programmer_args: tuple = ()
     toolchain_opts: dict = field(default_factory=dict)
 
     @property
@@ -99,7 +101,8 @@ UP5K_OPTS = {"synth_opts": "-dsp"}
 BOARDS = {board.name: board for board in [
     Board("ulx3s", "ecp5", {"12F": ULX3S_12F_Platform, "25F": ULX3S_25F_Platform,
                             "45F": ULX3S_45F_Platform, "85F": ULX3S_85F_Platform},
-          default_device="85F", clock_mhz=100, programmer="openFPGALoader"),
+          default_device="85F", clock_mhz=100, programmer="openFPGALoader",
+          programmer_args=("--board", "ulx3s")),
     Board("icebreaker", "ice40", {"UP5K": ICEBreakerPlatform},
           default_device="UP5K", clock_mhz=20, programmer="iceprog",
           toolchain_opts=UP5K_OPTS),
@@ -107,7 +110,8 @@ BOARDS = {board.name: board for board in [
           default_device="UP5K", clock_mhz=20, programmer="icesprog",
           toolchain_opts=UP5K_OPTS),
     Board("colorlight-5a75b", "ecp5", {"25F": Colorlight_5A75B_R70Platform},
-          default_device="25F", clock_mhz=100, programmer="openFPGALoader"),
+          default_device="25F", clock_mhz=100, programmer="openFPGALoader",
+          programmer_args=("--cable", "ft232")),
 ]}
 
 

@@ -1,92 +1,72 @@
-"""Build a bitstream for a board from the model artifact, and report fmax, area and latency.
-
-    python -m hw.build --board ulx3s [--device 12F|25F|45F|85F] [--model build/model]
-        [--config auto|parallel|folded] [--clock-mhz F] [--baud B] [--program]
-        [--placement timing|wirelength ...] [--seed N ...] [--allow-timing-failure]
-        [--keep-files]
+"""The build flow: a bitstream for a board from a model artifact, with its report.
 
 Steps, each timed: elaborate (Amaranth), rtlil, synthesis (Yosys), place_and_route
-(nextpnr, with ``--report`` for fmax and utilisation), packing (ecppack / icepack).
-nextpnr runs on one core. With two cores or more, place and route races a timing-driven
-placement against one driven by wirelength alone (faster, lower fmax) and keeps the first
-that meets timing (:data:`PLACEMENTS`, :func:`place_and_route`); the report names it, and
-``--placement P --seed N`` builds it again.
-With no artifact at ``--model`` a model is trained first, from live Bybit klines or,
-when Bybit cannot be reached, from synthetic ones (and every report says so).
-``--config auto`` builds the fully parallel core, and falls back to the folded one when
-place and route finds the device too small. Output: ``build/<board>/trader.bit``,
-``report.json``, ``report.md``, ``report.png``, and the tool logs.
+(nextpnr, with ``--report`` for fmax, utilisation and critical paths; the placement race
+of :mod:`hw.flow.placement`), packing (ecppack / icepack). ``config="auto"`` builds the
+fully parallel core, and falls back to the folded one when place and route finds the
+device too small. Output in ``<out>/<board>/``: ``trader.bit``, the report
+(:mod:`hw.flow.report`) and the tool logs. The flow needs a model artifact and nothing
+else from ``sw``; ``python -m hw.build`` is its command line (and trains a model when
+there is none).
+
+Amaranth's own build overrides from the environment (``AMARANTH_synth_opts``,
+``AMARANTH_script_after_read``, ``AMARANTH_nextpnr_opts``, ...) are merged after the
+flow's options of the same name, where Amaranth alone would let them replace the flow's.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import hashlib
 import json
 import os
-import re
+import shlex
 import shutil
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amaranth.build.run import LocalBuildProducts
 from amaranth.hdl import Fragment
 
-from hw.board.boards import BOARDS, Board, BoardError, BoardTop
-from hw.board.pll import PllError
-from hw.board.uart import BaudRateError, bit_cycles
+from hw.board.boards import Board, BoardTop
+from hw.board.uart import bit_cycles
 from hw.flow import report as build_report
-from hw.flow.toolchain import ToolchainError, configure, find_programmer, find_tool
+from hw.flow.placement import DoesNotFit, Placed, default_placements, place_and_route
+from hw.flow.toolchain import BuildError, Progress, configure, run_tool, versions
 from hw.gateware.core import CONFIGS
+from sw.spec import artifact, schema
 
 DESIGN = "trader"
-#: Configurations ``--config auto`` tries: every named one, fastest first.
+#: Configurations ``config="auto"`` tries: every named one, fastest first.
 AUTO_ORDER = tuple(CONFIGS)
-TRAINING_KLINES = 5000
-#: Bybit must answer within this many seconds, or the build trains on synthetic data.
-BYBIT_TIMEOUT_S = 5
 #: Yosys, right after reading the design: a register whose output wire has the ``keep``
 #: attribute (Amaranth puts a Signal's ``attrs`` on its wire) is kept as it is. Identical
-#: registers are merged otherwise, whatever their wires say; see :data:`hw.gateware.divider.UNSHARED`.
+#: registers are merged otherwise, whatever their wires say; see
+#: :data:`hw.gateware.divider.UNSHARED`.
 KEEP_REGISTERS = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
-#: nextpnr's placements, by what drives them, and their options. ``timing`` gives the best
-#: fmax; ``wirelength`` (no timing-driven placement) is faster, and nextpnr still checks
-#: its timing. ULX3S-85F, real-data model, seed 1, side by side (commit 63f83dd): at 100 MHz
-#: wirelength met timing after 126.3 s (fmax 105.27 MHz); at 125 MHz it missed (106.50 MHz,
-#: 144.5 s) and timing met it after 176.6 s (134.28 MHz).
-PLACEMENTS = {"timing": [], "wirelength": ["--no-tmdriv"]}
-#: A nextpnr utilisation line: ``Info:      ICESTORM_LC:  36787/  5280   696%``.
-UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.MULTILINE)
-
-
-class BuildError(RuntimeError):
-    """A build that cannot go on: the message says which step and why."""
-
-
-class DoesNotFit(BuildError):
-    """Place and route found more cells than the device has."""
+#: nextpnr options the flow sets itself, and what to use instead of putting them in
+#: ``$AMARANTH_nextpnr_opts``.
+OWN_NEXTPNR_OPTIONS = {"--report": "the build reads the report it asks for",
+                       "--seed": "use --seed", "--no-tmdriv": "use --placement wirelength"}
 
 
 @dataclass
 class Options:
+    """What to build. ``placements`` (:data:`hw.flow.placement.PLACEMENTS`) and ``seeds``:
+    every pair is one nextpnr run, side by side; ``progress`` receives the progress lines
+    (none by default)."""
     board: Board
     device: str
     model: Path
     config: str = "auto"
     clock_mhz: float | None = None
     baud: int = 115200
-    program: bool = False
     allow_timing_failure: bool = False
     keep_files: bool = False
     out: Path = Path("build")
-    #: nextpnr's placements (:data:`PLACEMENTS`) and seeds: every pair is one run, side by
-    #: side (:func:`place_and_route`). fmax moves with the seed by several percent (the
-    #: default ULX3S-85F design at a 125 MHz target, commit 281c247: 132.01, 130.09 and
-    #: 128.40 MHz with seeds 1, 2 and 3).
     placements: tuple = field(default_factory=lambda: default_placements())
     seeds: tuple = (1,)
+    progress: Callable[[str], None] = field(default=lambda line: None, repr=False)
 
     def __post_init__(self):
         # each placement and seed once: a run has a directory of its own
@@ -98,110 +78,118 @@ class Options:
         return self.out / self.board.name
 
     @property
+    def bitstream(self) -> Path:
+        """The bitstream, ``.bit`` on every board (on iCE40 a copy of icepack's ``.bin``)."""
+        return self.directory / f"{DESIGN}.bit"
+
+    @property
+    def packed(self) -> Path:
+        """The packer's own bitstream file, the one a programmer loads."""
+        return self.directory / f"{DESIGN}{self.board.bitstream_suffix}"
+
+    @property
+    def model_file(self) -> Path:
+        return self.model if self.model.suffix == ".json" else self.model / "model.json"
+
+    @property
     def requested_mhz(self) -> float:
-        """The design clock asked for: ``--clock-mhz``, else the board's default."""
+        """The design clock asked for: ``clock_mhz``, else the board's default."""
         return self.clock_mhz or self.board.clock_mhz
+
+
+@dataclass
+class Target:
+    """What a build runs on, found before any work: the platform, the PLL that makes
+    the clock, the tools' paths and the Amaranth overrides of the plan."""
+    platform: object
+    pll: object
+    tools: dict
+    overrides: dict
 
 
 @dataclass
 class Attempt:
     """One run of the flow for one core configuration."""
     config: str
-    core: object
     workdir: Path
+    core: object = None
     steps_s: dict = field(default_factory=dict)
-    nextpnr: dict = field(default_factory=dict)
     #: the tool commands of Amaranth's build plan: synthesis, place and route, packing
     commands: list = field(default_factory=list)
-    #: the placement kept (``(placement, seed)``), and what became of every run
-    kept: tuple | None = None
-    placements: list = field(default_factory=list)
+    placed: Placed | None = None
 
 
-def default_placements() -> tuple:
-    """Both placements of :data:`PLACEMENTS` side by side on two cores or more, else
-    the timing-driven one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        os.cpu_count() or 1
-    return ("wirelength", "timing") if cores > 1 else ("timing",)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hw.build",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--board", required=True, choices=list(BOARDS))
-    parser.add_argument("--device", help="FPGA size where the board comes in several "
-                        "(ulx3s: 12F, 25F, 45F, 85F; default 85F)")
-    parser.add_argument("--model", type=Path, default=Path("build/model"),
-                        help="model artifact (directory or model.json); trained if missing")
-    parser.add_argument("--config", default="auto", choices=("auto", *AUTO_ORDER))
-    parser.add_argument("--clock-mhz", type=float,
-                        help="design clock (default: the board's, e.g. 100 for ulx3s)")
-    parser.add_argument("--baud", type=int, default=115200, help="UART baud rate")
-    parser.add_argument("--program", action="store_true", help="program the board after")
-    parser.add_argument("--placement", nargs="+", choices=list(PLACEMENTS),
-                        help="nextpnr placements to race side by side, the first to meet "
-                        "timing kept (default: both with two cores or more, else timing)")
-    parser.add_argument("--seed", type=int, nargs="+", metavar="N", default=Options.seeds,
-                        help="nextpnr placement seeds, each raced with each --placement "
-                        "(default: 1; fmax varies with the seed by several %%)")
-    parser.add_argument("--allow-timing-failure", action="store_true",
-                        help="keep the bitstream even when fmax is below the clock")
-    parser.add_argument("--keep-files", action="store_true",
-                        help="keep the intermediate files (RTLIL, netlist, config)")
-    parser.add_argument("--out", type=Path, default=Path("build"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    chosen = BOARDS[args.board]
-    if args.baud <= 0:
-        parser.error(f"--baud must be positive, got {args.baud}")
-    options = Options(chosen, args.device or chosen.default_device, args.model, args.config,
-                      args.clock_mhz, args.baud, args.program, args.allow_timing_failure,
-                      args.keep_files, args.out,
-                      placements=args.placement or default_placements(), seeds=args.seed)
-    from sw.spec.artifact import ArtifactError
-    try:
-        build(options)
-    except BoardError as error:   # an unknown --device: build() checks it first
-        parser.error(str(error))
-    except PllError as error:
-        parser.error(f"--clock-mhz: {error}")
-    except BaudRateError as error:
-        parser.error(f"--baud: {error}")
-    except (BuildError, ToolchainError, ArtifactError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def build(options: Options, core_factory=None) -> dict:
-    """Run the whole flow; return the report. ``core_factory(model, *, config, clk_freq,
-    baud)`` makes the board-independent core (default :class:`hw.board.top.LinkedCore`)."""
+def target(options: Options) -> Target:
+    """Check everything that can be checked before training or synthesis: the device
+    (:class:`hw.board.boards.BoardError`), the clock (:class:`hw.board.pll.PllError`),
+    the baud rate (:class:`hw.board.uart.BaudRateError`), the tools
+    (:class:`hw.flow.toolchain.ToolchainError`) and Amaranth's overrides (:class:`BuildError`)."""
     board = options.board
-    platform = board.platform(options.device)   # raises BoardError for an unknown device
+    platform = board.platform(options.device)
     pll = board.pll(platform, options.requested_mhz * 1e6)
-    bit_cycles(pll.output_hz, options.baud)  # fail before training or synthesis, not after
+    bit_cycles(pll.output_hz, options.baud)
     tools = configure(board.tools)
-    if options.program:
-        find_programmer(board.programmer)
+    own = {"script_after_read": KEEP_REGISTERS, **board.toolchain_opts,
+           "nextpnr_opts": ["--report", "nextpnr.json", "--timing-allow-fail",
+                            "--seed", str(options.seeds[0])]}
+    return Target(platform, pll, tools, overrides(own))
+
+
+def overrides(own: dict) -> dict:
+    """The flow's Amaranth overrides ``own`` with the user's ``$AMARANTH_<name>`` of the
+    same names merged in after them; a nextpnr option the flow sets itself is refused."""
+    merged = dict(own)
+    for name, value in own.items():
+        theirs = os.environ.get(f"AMARANTH_{name}")
+        if theirs is None:
+            continue
+        if name == "nextpnr_opts":
+            for option, instead in OWN_NEXTPNR_OPTIONS.items():
+                if option in shlex.split(theirs):
+                    raise BuildError(f"$AMARANTH_nextpnr_opts: hw.build sets {option} "
+                                     f"itself ({instead}); take it out of the variable")
+        ours = value if isinstance(value, str) else " ".join(value)
+        merged[name] = ("\n" if name.startswith("script") else " ").join([ours, theirs])
+    return merged
+
+
+@contextlib.contextmanager
+def without_environment(names):
+    """Hide ``$AMARANTH_<name>`` of each name (Amaranth would prefer it to the merged value)."""
+    saved = {name: os.environ.pop(f"AMARANTH_{name}") for name in names
+             if f"AMARANTH_{name}" in os.environ}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            os.environ[f"AMARANTH_{name}"] = value
+
+
+def build(options: Options, core_factory=None, *, trained_now: bool = False) -> dict:
+    """Run the whole flow on the artifact at ``options.model``; return the report.
+    ``core_factory(model, *, config, clk_freq, baud)`` makes the board-independent core
+    (default :class:`hw.board.top.LinkedCore`); ``trained_now`` goes into the report."""
+    found = target(options)
     if core_factory is None:
         from hw.board.top import LinkedCore as core_factory
-    model, model_path, trained = obtain_model(options.model)
+    model = artifact.load(options.model_file)
     for stale in options.directory.glob(f"{DESIGN}.*"):
         stale.unlink()
+    tools = versions(found.tools)
 
     configs = AUTO_ORDER if options.config == "auto" else (options.config,)
     outcomes = []
     for config in configs:
-        attempt = Attempt(config, None, options.directory / "work")
+        attempt = Attempt(config, options.directory / "work")
         try:
-            run_flow(attempt, board, options, model, pll, core_factory)
+            run_flow(attempt, options, found, model, core_factory)
         except DoesNotFit as error:
             outcomes.append({"config": config, "outcome": f"does not fit: {error}",
                              "seconds": round(sum(attempt.steps_s.values()), 2)})
-            print(f"{config} core does not fit {platform.device}: {error}")
+            options.progress(f"{config} core does not fit {found.platform.device}: {error}")
             if config == configs[-1]:
                 hint = "; try --config folded" if config != AUTO_ORDER[-1] else ""
-                raise BuildError(f"{config} core does not fit {platform.device}: "
+                raise BuildError(f"{config} core does not fit {found.platform.device}: "
                                  f"{error}{hint}") from None
             continue
         outcomes.append({"config": config, "outcome": "fits",
@@ -210,9 +198,12 @@ def build(options: Options, core_factory=None) -> dict:
     decided_by = ("requested with --config" if options.config != "auto" else
                   "auto: first configuration (fastest first) that place and route fitted "
                   "in the device")
-    result = make_report(attempt, board, platform, options, pll, model, model_path, trained,
-                         tools, {"requested": options.config, "decided_by": decided_by,
-                                 "attempts": outcomes})
+    result = build_report.make_report(
+        attempt=attempt, options=options, target=found, model=model, trained_now=trained_now,
+        tools=tools, config_choice={"requested": options.config, "decided_by": decided_by,
+                       "attempts": outcomes},
+        flip_flops=netlist_flip_flops(attempt.workdir,
+                                      build_report.FLIP_FLOP_PREFIX[options.board.family]))
     if not result["timing_met"] and not options.allow_timing_failure:
         result["bitstream"] = None
         build_report.write(result, options.directory)
@@ -221,187 +212,50 @@ def build(options: Options, core_factory=None) -> dict:
                          f"placement, seed {', '.join(map(str, options.seeds))}; lower "
                          f"--clock-mhz, try other --seed values, or pass "
                          f"--allow-timing-failure); no bitstream written")
-    pack(attempt, board, options, result)
-    paths = build_report.write(result, options.directory)
-    summary(result, paths)
-    if options.program:
-        print(f"programming {board.name} with {board.programmer}")
-        platform.toolchain_program(LocalBuildProducts(str(options.directory)), DESIGN)
+    pack(attempt, options, result)
+    build_report.write(result, options.directory)
     return result
 
 
-def obtain_model(path: Path):
-    """The artifact at ``path``, or a freshly trained one saved there."""
-    from sw.spec import artifact
-    file = path if path.suffix == ".json" else path / "model.json"
-    if file.exists():
-        return artifact.load(file), file, False
-    print(f"no model at {file}: training one")
-    from sw.learn.train import train_model
-    klines = training_klines()
-    model = train_model(klines)
-    return model, artifact.save(model, file), True
-
-
-def training_klines():
-    """Live BTCUSDT 5-minute klines, or a deterministic synthetic series when offline."""
-    from sw.data.bybit import BybitClient, BybitError
-    from sw.data.synthetic import synthetic_klines
-    print(f"fetching {TRAINING_KLINES} BTCUSDT linear 5m klines from Bybit")
-    try:
-        client = BybitClient(timeout=BYBIT_TIMEOUT_S, max_retries=1, progress=print)
-        return client.klines(
-            "BTCUSDT", "5", "linear", count=TRAINING_KLINES)
-    except BybitError as error:
-        print(f"WARNING: Bybit unreachable ({error}).\nWARNING: training on SYNTHETIC klines: "
-              f"the model and every report are marked synthetic.", file=sys.stderr)
-        return synthetic_klines(TRAINING_KLINES, seed=0)
-
-
-def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_factory):
+def run_flow(attempt: Attempt, options: Options, found: Target, model, core_factory):
     """Elaborate, convert, synthesize, place and route (not pack: timing decides that)."""
+    board = options.board
     # a fresh platform per attempt: a platform's pins can be requested by one design only
     platform = board.platform(options.device)
     if attempt.workdir.exists():
         shutil.rmtree(attempt.workdir)
-    print(f"building the {attempt.config} core for {board.name} {platform.device} at "
-          f"{pll.output_hz / 1e6:g} MHz")
-    with step(attempt, "elaborate"):
-        attempt.core = core_factory(model, config=attempt.config, clk_freq=pll.output_hz,
+    options.progress(f"building the {attempt.config} core for {board.name} {platform.device} "
+                     f"at {found.pll.output_hz / 1e6:g} MHz")
+    with step(attempt, "elaborate", options.progress):
+        attempt.core = core_factory(model, config=attempt.config, clk_freq=found.pll.output_hz,
                                     baud=options.baud)
-        fragment = Fragment.get(BoardTop(attempt.core, board.family, pll), platform)
-    with step(attempt, "rtlil"):
-        plan = platform.prepare(fragment, DESIGN, script_after_read=KEEP_REGISTERS,
-                                **board.toolchain_opts,
-                                nextpnr_opts=["--report", "nextpnr.json",
-                                              "--timing-allow-fail",
-                                              "--seed", str(options.seeds[0])])
+        fragment = Fragment.get(BoardTop(attempt.core, board.family, found.pll), platform)
+    with step(attempt, "rtlil", options.progress):
+        with without_environment(found.overrides):
+            plan = platform.prepare(fragment, DESIGN, **found.overrides)
         plan.extract(str(attempt.workdir))
     attempt.commands = json.loads(
         (attempt.workdir / f"build_{DESIGN}.json").read_text())["commands"]
     synthesis, placing, _ = attempt.commands
-    with step(attempt, "synthesis"):
-        run_tool(synthesis, attempt.workdir, f"{DESIGN}.rpt")
-    with step(attempt, "place_and_route"):
-        place_and_route(attempt, placing, options.placements, options.seeds)
+    with step(attempt, "synthesis", options.progress) as progress:
+        run_tool(synthesis, attempt.workdir, f"{DESIGN}.rpt", progress)
+    with step(attempt, "place_and_route", options.progress) as progress:
+        attempt.placed = place_and_route(placing, attempt.workdir, options.placements,
+                                         options.seeds, progress)
 
 
-@dataclass
-class Run:
-    """One nextpnr run: its placement and seed, process and directory, and how it ended."""
-    placement: str
-    seed: int
-    directory: Path
-    process: subprocess.Popen
-    outcome: dict = field(default_factory=dict)
-    nextpnr: dict | None = None
-
-
-def place_and_route(attempt: Attempt, command: list, placements, seeds):
-    """nextpnr once per placement (:data:`PLACEMENTS`) and seed, side by side, each in a
-    directory of its own (the work directory itself for a single run). The first run to
-    meet timing is kept and the others are stopped; when none does, the highest fmax once
-    all have ended. The kept run's log, report and placed design end up in the work
-    directory; a run that finds the design larger than the device stops them all
-    (:class:`DoesNotFit`)."""
-    workdir, start = attempt.workdir, time.monotonic()
-    pairs = [(placement, seed) for seed in seeds for placement in placements]
-    runs = []
-    try:
-        for placement, seed in pairs:
-            directory = workdir / f"{placement}_{seed}" if len(pairs) > 1 else workdir
-            directory.mkdir(exist_ok=True)
-            args = [*with_seed(command[1:], seed), *PLACEMENTS[placement]]
-            # the plan names its input files relative to the work directory
-            argv = [find_tool(command[0]), *(os.path.relpath(workdir / arg, directory)
-                                             if (workdir / arg).is_file() else arg
-                                             for arg in args)]
-            with open(directory / "place_and_route.out", "w") as output:
-                runs.append(Run(placement, seed, directory, subprocess.Popen(
-                    argv, cwd=directory, stdout=output, stderr=subprocess.STDOUT)))
-        if len(runs) > 1:
-            print(f"    {', '.join(map(describe, runs))} side by side", flush=True)
-        kept = None
-        while kept is None and any(run.process.returncode is None for run in runs):
-            time.sleep(0.1)
-            for run in runs:
-                if run.process.returncode is None and run.process.poll() is not None:
-                    finish(run, round(time.monotonic() - start, 2), len(runs) > 1)
-                    if run.outcome.get("timing_met"):
-                        kept = run
-                        break
-    finally:
-        for run in runs:
-            if run.process.poll() is None:
-                run.process.kill()
-                run.process.wait()
-                run.outcome = {"stopped_after_s": round(time.monotonic() - start, 2)}
-    placed = [run for run in runs if run.nextpnr is not None]
-    if kept is None and not placed:
-        raise BuildError(runs[0].outcome["error"])
-    kept = kept or max(placed, key=lambda run: run.outcome["fmax_mhz"])
-    if len(runs) > 1:
-        for path in kept.directory.iterdir():
-            os.replace(path, workdir / path.name)
-        stopped = [describe(run) for run in runs if "stopped_after_s" in run.outcome]
-        print(f"    {describe(kept)} kept" + (f"; {', '.join(stopped)} stopped"
-                                                if stopped else ""), flush=True)
-    kept.outcome["kept"] = True
-    attempt.kept, attempt.nextpnr = (kept.placement, kept.seed), kept.nextpnr
-    attempt.placements = [{"placement": run.placement, "seed": run.seed, **run.outcome}
-                          for run in runs]
-
-
-def describe(run: Run) -> str:
-    return f"{run.placement} placement seed {run.seed}"
-
-
-def finish(run: Run, seconds: float, show: bool):
-    """Record how ``run`` ended: its fmax and whether timing is met, or its error."""
-    if run.process.returncode != 0:
-        text = (run.directory / "place_and_route.out").read_text()
-        log = run.directory / f"{DESIGN}.tim"
-        if log.exists():
-            text += log.read_text()
-        if overused := over_capacity(text):
-            raise DoesNotFit(overused)
-        run.outcome = {"error": tool_error("nextpnr", text, run.process.returncode,
-                                           run.directory), "seconds": seconds}
-        if show:
-            print(f"    {describe(run)}: {run.outcome['error']}", flush=True)
-        return
-    run.nextpnr = json.loads((run.directory / "nextpnr.json").read_text())
-    clocks = build_report.timing(run.nextpnr["fmax"])
-    run.outcome = {"fmax_mhz": min(clock["achieved_mhz"] for clock in clocks.values()),
-                   "timing_met": all(clock["met"] for clock in clocks.values()),
-                   "seconds": seconds}
-    if show:
-        print(f"    {describe(run)}: fmax {run.outcome['fmax_mhz']:.2f} MHz, timing "
-              f"{'met' if run.outcome['timing_met'] else 'NOT met'}, {seconds:.1f} s",
-              flush=True)
-
-
-def with_seed(args: list, seed: int) -> list:
-    """nextpnr's arguments with ``--seed seed``."""
-    args = list(args)
-    if "--seed" in args:
-        args[args.index("--seed") + 1] = str(seed)
-        return args
-    return [*args, "--seed", str(seed)]
-
-
-def pack(attempt: Attempt, board: Board, options: Options, result: dict):
+def pack(attempt: Attempt, options: Options, result: dict):
     """Write the bitstream, and move it, the logs and nextpnr's report out of ``work/``."""
-    with step(attempt, "packing"):
-        run_tool(attempt.commands[2], attempt.workdir, None)
+    with step(attempt, "packing", options.progress) as progress:
+        run_tool(attempt.commands[2], attempt.workdir, None, progress)
     result["steps_s"] = dict(attempt.steps_s)
     directory = options.directory
     for name in (f"{DESIGN}.bit", f"{DESIGN}.bin", f"{DESIGN}.svf"):
         if (attempt.workdir / name).exists():
             shutil.copy(attempt.workdir / name, directory / name)
-    if board.bitstream_suffix != ".bit":
+    if options.packed != options.bitstream:
         # iCE40 bitstreams are .bin; the .bit twin keeps one name across boards
-        shutil.copy(directory / f"{DESIGN}{board.bitstream_suffix}", directory / f"{DESIGN}.bit")
+        shutil.copy(options.packed, options.bitstream)
     shutil.copy(attempt.workdir / f"{DESIGN}.rpt", directory / "yosys.log")
     shutil.copy(attempt.workdir / f"{DESIGN}.tim", directory / "nextpnr.log")
     shutil.copy(attempt.workdir / "nextpnr.json", directory / "nextpnr.json")
@@ -409,45 +263,18 @@ def pack(attempt: Attempt, board: Board, options: Options, result: dict):
         shutil.rmtree(attempt.workdir)
 
 
-class step:
-    """Time one step into ``attempt.steps_s`` and print its progress."""
-    def __init__(self, attempt: Attempt, name: str):
-        self.attempt, self.name = attempt, name
-
-    def __enter__(self):
-        print(f"  {self.name} ...", flush=True)
-        self.start = time.monotonic()
-
-    def __exit__(self, kind, error, trace):
-        seconds = time.monotonic() - self.start
-        self.attempt.steps_s[self.name] = round(seconds, 2)
-        print(f"  {self.name} {'done' if kind is None else 'FAILED'} in {seconds:.1f} s",
-              flush=True)
-
-
-def run_tool(argv: list, workdir: Path, log: str | None):
-    """Run one tool of the plan (``argv[0]`` is the tool name Amaranth gives)."""
-    done = subprocess.run([find_tool(argv[0]), *argv[1:]], cwd=workdir, capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        text = done.stdout + done.stderr
-        if log and (workdir / log).exists():
-            text += (workdir / log).read_text()
-        raise BuildError(tool_error(argv[0], text, done.returncode, workdir))
-
-
-def tool_error(tool: str, output: str, status: int, workdir: Path) -> str:
-    """The message for a failed tool: its first ERROR line, else its exit status."""
-    errors = [line.strip() for line in output.splitlines() if "ERROR" in line.upper()]
-    reason = errors[0][:300] if errors else f"exit status {status}"
-    return f"{tool} failed: {reason} (logs in {workdir})"
-
-
-def over_capacity(nextpnr_log: str) -> str:
-    """``"ICESTORM_LC 36787/5280 (696%)"`` for each over-used cell type, or ``""``."""
-    return ", ".join(f"{cell} {used}/{available} ({percent}%)"
-                     for cell, used, available, percent in UTILISATION_LINE.findall(nextpnr_log)
-                     if int(used) > int(available))
+@contextlib.contextmanager
+def step(attempt: Attempt, name: str, say):
+    """Time one step into ``attempt.steps_s``; its progress lines go to ``say``."""
+    say(f"  {name} ...")
+    progress = Progress(say, name)
+    failed = True
+    try:
+        yield progress
+        failed = False
+    finally:
+        attempt.steps_s[name] = round(progress.elapsed, 2)
+        say(f"  {name} {'FAILED' if failed else 'done'} in {progress.elapsed:.1f} s")
 
 
 def netlist_flip_flops(workdir: Path, prefix: str) -> int:
@@ -456,71 +283,21 @@ def netlist_flip_flops(workdir: Path, prefix: str) -> int:
                for cell in module["cells"].values())
 
 
-def make_report(attempt, board, platform, options, pll, model, model_path, trained, tools,
-                config_choice) -> dict:
-    clocks = build_report.timing(attempt.nextpnr["fmax"])
-    fmax = min(clock["achieved_mhz"] for clock in clocks.values())
-    target = max(clock["target_mhz"] for clock in clocks.values())
-    clock_mhz = pll.output_hz / 1e6
-    core = attempt.core
-    meta = model.meta
-    scheme = meta.get("scheme", "unknown")
-    return {
-        "board": board.name,
-        "device": platform.device,
-        "package": platform.package,
-        "config": attempt.config,
-        "config_choice": config_choice,
-        "clock": {"source_mhz": platform.default_clk_frequency / 1e6,
-                  "requested_mhz": options.requested_mhz,
-                  "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
-        "fmax_mhz": fmax,
-        "target_mhz": target,
-        "placement": attempt.kept[0],
-        "seed": attempt.kept[1],
-        "placements": attempt.placements,
-        "clocks": clocks,
-        "timing_met": all(clock["met"] for clock in clocks.values()),
-        "resources": build_report.resources(
-            board.family, attempt.nextpnr["utilization"],
-            netlist_flip_flops(attempt.workdir, build_report.FLIP_FLOP_PREFIX[board.family])),
-        "latency_cycles": core.latency,
-        "latency_ns": round(core.latency * 1e3 / fmax, 3),
-        "latency_ns_at_clock": round(core.latency * 1e3 / clock_mhz, 3),
-        "ii": core.ii,
-        "throughput_mklines_per_s": round(clock_mhz / core.ii, 6),
-        "steps_s": dict(attempt.steps_s),
-        "bitstream": str(options.directory / f"{DESIGN}.bit"),
-        "model": {"path": str(model_path), "trained_now": trained,
-                  "scheme": scheme["name"] if isinstance(scheme, dict) else scheme,
-                  "synthetic": bool(meta.get("data", {}).get("synthetic", False)),
-                  "layers": [model.layers[0].inputs, *(l.outputs for l in model.layers)],
-                  "weight_bits": sorted({l.weight_bits for l in model.layers})},
-        "tools": tools,
-    }
-
-
-def pll_settings(pll) -> dict:
-    fields = {name: getattr(pll, name) for name in pll.__dataclass_fields__
-              if name != "input_hz"}
-    return {**fields, "vco_mhz": round(pll.vco_hz / 1e6, 6),
-            "pfd_mhz": round(pll.pfd_hz / 1e6, 6)}
-
-
-def summary(result: dict, paths: dict):
-    model = result["model"]
-    print(f"{result['board']} {result['device']}: {result['config']} core, fmax "
-          f"{result['fmax_mhz']:.2f} MHz (target {result['target_mhz']:g}: "
-          f"{'met' if result['timing_met'] else 'NOT MET'}), latency "
-          f"{result['latency_cycles']} cycles = {result['latency_ns']:.1f} ns, "
-          f"ii {result['ii']}")
-    print("  " + ", ".join(f"{name} {entry['used']}/{entry['available']}"
-                           for name, entry in result["resources"].items()))
-    print(f"  bitstream {result['bitstream']}, report {paths['md']}, "
-          f"{sum(result['steps_s'].values()):.1f} s")
-    if model["synthetic"]:
-        print("WARNING: the model was trained on SYNTHETIC klines", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def up_to_date(options: Options) -> dict | None:
+    """The report of the bitstream in ``options.directory`` when it was built from the
+    same model file with the same device, configuration, clock and baud rate asked for;
+    else ``None`` (no such build, another request, or a report of another schema)."""
+    try:
+        report = json.loads((options.directory / "report.json").read_text())
+        schema.check_version(report, schema.BUILD, "report.json")
+        model = hashlib.sha256(options.model_file.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return None
+    asked = (options.board.platform(options.device).device, options.config,
+             options.requested_mhz, options.baud, model)
+    built = (report.get("device"), report.get("config_choice", {}).get("requested"),
+             report.get("clock", {}).get("requested_mhz"), report.get("baud"),
+             report.get("model", {}).get("sha256"))
+    if asked != built or not report.get("bitstream") or not options.packed.is_file():
+        return None
+    return report

@@ -1,28 +1,26 @@
-"""Export the signal core as standalone Verilog, with a JSON description of its timing and ports.
-
-    python -m hw.export --model build/model [--config parallel|folded] [--out build/verilog/]
+"""Export the signal core as standalone Verilog, with a JSON description of its timing and ports
+(``python -m hw.export`` is its command line).
 
 Writes ``<out>/signal_core.v``: module ``signal_core`` with ports ``clk``, ``rst``,
 ``i__valid``, ``i__ready``, ``i__payload``, ``o__valid``, ``o__ready``, ``o__payload``; and
-``<out>/signal_core.json``: ``latency`` and ``ii`` (cycles), ``config``, ``mac_lanes`` per layer,
-``classes``, the model file and its SHA-256, each port's direction and width, and
-the bit range ``[msb, lsb]`` of every payload field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``).
+``<out>/signal_core.json`` (keys in :mod:`sw.spec.schema`): ``latency`` and ``ii``
+(cycles), ``config``, ``mac_lanes`` per layer, ``classes``, the model file and its
+SHA-256, each port's direction and width, and the bit range ``[msb, lsb]`` of every
+payload field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.lib import data
 
-from hw.gateware.core import CONFIGS, SignalCore
+from hw.gateware.core import SignalCore
 from hw.gateware.layouts import KLINE, signal_layout
-from sw.spec import artifact
+from sw.spec import artifact, schema
 
 TOP = "signal_core"
 
@@ -49,6 +47,7 @@ def port(direction: str, shape) -> dict:
 def describe(core: SignalCore, model_path: Path, classes) -> dict:
     """The JSON description of an exported core."""
     return {
+        "schema_version": schema.EXPORT,
         "top": TOP,
         "verilog": f"{TOP}.v",
         "config": core.config if isinstance(core.config, str) else list(core.config),
@@ -83,29 +82,3 @@ def export(model_dir, config: str = "parallel", out="build/verilog") -> tuple[Pa
     verilog_path.write_text(verilog.convert(core, name=TOP))
     json_path.write_text(json.dumps(description, indent=1) + "\n")
     return verilog_path, json_path
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hw.export",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="build/model", help="model artifact (directory or file)")
-    parser.add_argument("--config", default="parallel",
-                        help=f"core configuration: {' or '.join(CONFIGS)} (default parallel)")
-    parser.add_argument("--out", default="build/verilog", help="output directory")
-    args = parser.parse_args(argv)
-    try:
-        verilog_path, json_path = export(args.model, args.config, args.out)
-    except artifact.ArtifactError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    description = json.loads(json_path.read_text())
-    print(f"wrote {verilog_path} and {json_path}: {args.config} core, latency "
-          f"{description['latency']} cycles, ii {description['ii']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

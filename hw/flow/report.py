@@ -1,13 +1,18 @@
-"""The build report: ``report.json`` for machines, ``report.md`` and ``report.png`` for people.
+"""The build report: ``report.json`` for machines (keys in :mod:`sw.spec.schema`),
+``report.md`` and ``report.png`` for people.
 
-Figures come from nextpnr's ``--report`` JSON (fmax per clock, cells used and available)
-and from the core's declared timing (latency, initiation interval).
+Figures come from nextpnr's ``--report`` JSON (fmax per clock, cells used and available,
+critical paths), from the core's declared timing (latency, initiation interval), and from
+the tools themselves (versions).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+
+from sw.spec import schema
 
 #: Report names of the resources people compare, and the nextpnr cell types behind them.
 RESOURCE_CELLS = {
@@ -38,6 +43,86 @@ def timing(fmax: dict) -> dict:
                     "achieved_mhz": round(figures["achieved"], 3),
                     "met": figures["achieved"] >= figures["constraint"]}
             for clock, figures in fmax.items()}
+
+
+def make_report(*, attempt, options, target, model, trained_now: bool, tools: dict,
+                config_choice: dict, flip_flops: int) -> dict:
+    """The report of a build: ``attempt`` (:class:`hw.flow.build.Attempt`) is the
+    configuration that fitted, ``options`` (:class:`hw.flow.build.Options`) what was asked,
+    ``target`` (:class:`hw.flow.build.Target`) the platform and PLL it ran on, ``model``
+    the artifact read from ``options.model_file``, ``tools``
+    :func:`hw.flow.toolchain.versions`, ``flip_flops`` counted in the synthesized netlist."""
+    platform, pll, model_path = target.platform, target.pll, options.model_file
+    nextpnr = attempt.placed.nextpnr
+    clocks = timing(nextpnr["fmax"])
+    fmax = min(clock["achieved_mhz"] for clock in clocks.values())
+    target_mhz = max(clock["target_mhz"] for clock in clocks.values())
+    clock_mhz = pll.output_hz / 1e6
+    core, board = attempt.core, options.board
+    meta = model.meta
+    return {
+        "schema_version": schema.BUILD,
+        "board": board.name,
+        "device": platform.device,
+        "package": platform.package,
+        "config": attempt.config,
+        "config_choice": config_choice,
+        "clock": {"source_mhz": platform.default_clk_frequency / 1e6,
+                  "requested_mhz": options.requested_mhz,
+                  "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
+        "baud": options.baud,
+        "fmax_mhz": fmax,
+        "target_mhz": target_mhz,
+        "placement": attempt.placed.kept[0],
+        "seed": attempt.placed.kept[1],
+        "placements": attempt.placed.placements,
+        "clocks": clocks,
+        "timing_met": all(clock["met"] for clock in clocks.values()),
+        "critical_path": critical_path(nextpnr.get("critical_paths", [])),
+        "resources": resources(board.family, nextpnr["utilization"], flip_flops),
+        "latency_cycles": core.latency,
+        "latency_ns": round(core.latency * 1e3 / fmax, 3),
+        "latency_ns_at_clock": round(core.latency * 1e3 / clock_mhz, 3),
+        "ii": core.ii,
+        "throughput_mklines_per_s": round(clock_mhz / core.ii, 6),
+        "steps_s": dict(attempt.steps_s),
+        "bitstream": str(options.bitstream),
+        "model": {"path": str(model_path),
+                  "sha256": hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),
+                  "trained_now": trained_now,
+                  "scheme": schema.scheme(meta.get("scheme", "unknown")),
+                  "synthetic": bool(meta.get("data", {}).get("synthetic", False)),
+                  "layers": [model.layers[0].inputs, *(l.outputs for l in model.layers)],
+                  "weight_bits": sorted({l.weight_bits for l in model.layers})},
+        "tools": tools,
+    }
+
+
+def pll_settings(pll) -> dict:
+    fields = {name: getattr(pll, name) for name in pll.__dataclass_fields__
+              if name != "input_hz"}
+    return {**fields, "vco_mhz": round(pll.vco_hz / 1e6, 6),
+            "pfd_mhz": round(pll.pfd_hz / 1e6, 6)}
+
+
+def critical_path(paths: list) -> dict | None:
+    """The longest register-to-register path of nextpnr's ``critical_paths`` (one per
+    pair of clocks; paths to or from a pin, ``<async>``, are left out): where it starts
+    and ends (``cell.port``), its clock, and its delay split into logic (cells, clock to
+    output, setup) and routing."""
+    clocked = [path for path in paths if "<async>" not in (path["from"], path["to"])]
+    if not clocked:
+        return None
+    worst = max(clocked, key=lambda path: sum(step["delay"] for step in path["path"]))
+    steps = worst["path"]
+    routing = sum(step["delay"] for step in steps if step["type"] == "routing")
+    logic = sum(step["delay"] for step in steps if step["type"] != "routing")
+    start, end = steps[0]["from"], steps[-1]["to"]
+    return {"from": f"{start['cell']}.{start['port']}", "to": f"{end['cell']}.{end['port']}",
+            "clock": worst["from"] if worst["from"] == worst["to"] else
+            f"{worst['from']} -> {worst['to']}",
+            "delay_ns": round(logic + routing, 3), "logic_ns": round(logic, 3),
+            "routing_ns": round(routing, 3)}
 
 
 def write(report: dict, directory) -> dict:
@@ -77,13 +162,19 @@ def markdown(report: dict) -> str:
         f"| initiation interval | {report['ii']} cycles "
         f"({report['throughput_mklines_per_s']:.3g} M klines/s at the clock) |",
         f"| bitstream | `{report['bitstream']}` |",
-        f"| model | `{model['path']}`: {model['scheme']}, layers {model['layers']}, "
+        f"| model | `{model['path']}`: {model['scheme']['name']}, layers {model['layers']}, "
         f"{'SYNTHETIC data' if model['synthetic'] else 'real data'} |",
+        f"| tools | {tool_versions(report['tools'])} |",
         "", "## Resources", "", "| resource | used | available | % | nextpnr cell |",
         "| --- | ---: | ---: | ---: | --- |"]
     for name, entry in report["resources"].items():
         lines.append(f"| {name} | {entry['used']} | {entry['available']} | "
                      f"{percent(entry):.1f} | {entry['cell']} |")
+    if path := report["critical_path"]:
+        lines += ["", "## Critical path", "",
+                  f"{path['delay_ns']:.2f} ns ({path['logic_ns']:.2f} ns logic, "
+                  f"{path['routing_ns']:.2f} ns routing) on `{path['clock']}`, from "
+                  f"`{path['from']}` to `{path['to']}`."]
     lines += ["", "## Steps", "", "| step | seconds |", "| --- | ---: |"]
     lines += [f"| {step} | {seconds:.1f} |" for step, seconds in report["steps_s"].items()]
     lines += [f"| **total** | **{sum(report['steps_s'].values()):.1f}** |", ""]
@@ -98,6 +189,11 @@ def markdown(report: dict) -> str:
         lines += [f"- {a['config']}: {a['outcome']}" for a in report["config_choice"]["attempts"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def tool_versions(tools: dict) -> str:
+    return ", ".join(f"{name} {entry['version'] or '(version unknown)'}"
+                     for name, entry in tools.items())
 
 
 def placement_outcome(run: dict) -> str:

@@ -1,4 +1,5 @@
-"""Finding the FPGA tools: the system ones where installed, else the YoWASP wheels from PyPI.
+"""The FPGA tools: found (the system ones where installed, else the YoWASP wheels from PyPI),
+run with a progress line while they work, and their versions.
 
 Amaranth reads each tool's path from an environment variable (``YOSYS``, ``NEXTPNR_ECP5``,
 ``ECPPACK``, ``NEXTPNR_ICE40``, ``ICEPACK``, ...); :func:`configure` fills in the ones
@@ -8,15 +9,30 @@ the user has not set, so a fresh ``pip install`` builds bitstreams with no set-u
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
+import time
+from importlib import metadata
 from pathlib import Path
 
 from amaranth._toolchain import tool_env_var
 
+#: Seconds between two progress lines while a tool runs (the README promises at most 15).
+PROGRESS_EVERY_S = 10
+#: How each tool tells its version; icepack has no such option.
+VERSION_OPTIONS = {"yosys": "-V", "nextpnr-ecp5": "--version", "nextpnr-ice40": "--version",
+                   "ecppack": "--version"}
+VERSION = re.compile(r"(?:Version|Yosys)\s+(?:nextpnr-)?([^\s)]+)")
+
 
 class ToolchainError(RuntimeError):
     """A tool the build needs is not installed."""
+
+
+class BuildError(RuntimeError):
+    """A build that cannot go on: the message says which step and why."""
 
 
 def find_tool(name: str) -> str:
@@ -42,11 +58,70 @@ def configure(names) -> dict:
     return paths
 
 
-def find_programmer(name: str) -> str:
-    """A board programmer (``openFPGALoader``, ``iceprog``, ...): only ``--program`` needs
-    one, and there is no YoWASP build of these."""
-    path = os.environ.get(tool_env_var(name)) or shutil.which(name)
-    if not path:
-        raise ToolchainError(f"programming the board needs {name}, which is not on PATH "
-                             f"(install it, or set ${tool_env_var(name)})")
-    return path
+def versions(paths: dict) -> dict:
+    """``{"amaranth": {"version"}, tool: {"path", "version"}}``; a tool that does not say
+    its version has ``None``."""
+    return {"amaranth": {"version": metadata.version("amaranth")},
+            **{name: {"path": path, "version": tool_version(name, path)}
+               for name, path in paths.items()}}
+
+
+def tool_version(name: str, path: str) -> str | None:
+    if name not in VERSION_OPTIONS:
+        return None
+    try:
+        done = subprocess.run([path, VERSION_OPTIONS[name]], capture_output=True, text=True,
+                              timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = VERSION.search(done.stdout + done.stderr)
+    return found.group(1) if found else None
+
+
+class Progress:
+    """Progress lines for a phase of the build, at most :data:`PROGRESS_EVERY_S` apart:
+    call :meth:`tick` often; it says ``what`` (e.g. the placements still running) and the
+    time elapsed when a line is due."""
+
+    def __init__(self, say, phase: str, every: float = PROGRESS_EVERY_S):
+        self.say, self.phase, self.every = say, phase, every
+        self.start = self.last = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def tick(self, what: str = "running") -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.say(f"    {self.phase}: {self.elapsed:.0f} s, {what}")
+
+
+def run_tool(argv: list, workdir: Path, log: str | None, progress: Progress):
+    """Run one tool of the plan (``argv[0]`` is the tool name Amaranth gives) in
+    ``workdir``, its output in ``<tool>.out`` there; a progress line while it runs."""
+    output_path = workdir / f"{argv[0]}.out"
+    with open(output_path, "w") as output:
+        process = subprocess.Popen([find_tool(argv[0]), *argv[1:]], cwd=workdir,
+                                   stdout=output, stderr=subprocess.STDOUT)
+        try:
+            while process.poll() is None:
+                time.sleep(0.1)
+                progress.tick(f"{argv[0]} running")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    if process.returncode != 0:
+        text = output_path.read_text(errors="replace")
+        if log and (workdir / log).exists():
+            text += (workdir / log).read_text(errors="replace")
+        raise BuildError(tool_error(argv[0], text, process.returncode, workdir))
+
+
+def tool_error(tool: str, output: str, status: int, workdir: Path) -> str:
+    """The message for a failed tool: its first ERROR line, else its exit status."""
+    errors = [line.strip() for line in output.splitlines() if "ERROR" in line.upper()]
+    reason = errors[0][:300] if errors else f"exit status {status}"
+    return f"{tool} failed: {reason} (logs in {workdir})"

@@ -1,7 +1,5 @@
-"""Fetch Bybit klines to a CSV, through an incremental on-disk cache.
-
-    python -m sw.fetch --symbol BTCUSDT --category linear --interval 5 --count 2000 \\
-        --out build/data/BTCUSDT_linear_5m.csv --cache-dir build/cache
+"""Bybit klines to a CSV, through an incremental on-disk cache (``python -m sw.fetch`` is its
+command line).
 
 The CSV has the layout of the recorded data (``timestamp,open,high,low,close,volume``,
 UTC timestamps, prices and volumes printed exactly from ticks and lots) and is read back
@@ -14,15 +12,13 @@ fetched again.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
-from sw.data.bybit import DEFAULT_URL, BybitClient, BybitError, BybitParamError
+from sw.data.bybit import BybitClient, BybitParamError
 from sw.data.load import load
 from sw.spec.files import atomic_write
 from sw.spec.klines import (
@@ -32,7 +28,6 @@ from sw.spec.klines import (
     from_rows,
     interval_ms,
     iso,
-    parse_time,
 )
 
 
@@ -120,61 +115,3 @@ def read_cache(path: Path, symbol: str, interval: str, category: str, progress) 
     progress(f"cache {path}: {len(cached)} candles" +
              (f", {iso(cached.start_ms[0])} .. {iso(cached.start_ms[-1])}" if len(cached) else ""))
     return cached if len(cached) else None
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sw.fetch", description=__doc__.split("\n")[0])
-    parser.add_argument("--symbol", default="BTCUSDT", type=str.upper)
-    parser.add_argument("--category", default="linear", choices=("linear", "inverse", "spot"))
-    parser.add_argument("--interval", default="5", help="Bybit interval code (1 3 5 ... D W)")
-    span = parser.add_mutually_exclusive_group(required=True)
-    span.add_argument("--count", type=int, help="the latest N closed candles")
-    span.add_argument("--start", type=_time_ms, help="first candle start, ISO (UTC) or ms")
-    parser.add_argument("--end", type=_time_ms, help="last candle start (with --start; "
-                        "default: now)")
-    parser.add_argument("--out", type=Path, help="CSV to write (default: "
-                        "build/data/<symbol>_<category>_<interval>m.csv)")
-    parser.add_argument("--cache-dir", type=Path, help="cache directory, e.g. build/cache")
-    parser.add_argument("--base-url", default=DEFAULT_URL)
-    parser.add_argument("--max-retries", type=int, default=5)
-    args = parser.parse_args(argv)
-    if args.end is not None and args.start is None:
-        parser.error("--end needs --start")
-    if args.count is not None and args.count < 1:
-        parser.error("--count must be at least 1")
-    out = args.out or Path("build/data") / f"{args.symbol}_{args.category}_{args.interval}m.csv"
-
-    def say(line):
-        print(line, file=sys.stderr, flush=True)
-
-    client = BybitClient(args.base_url, max_retries=args.max_retries, progress=say)
-    span = dict(start_ms=args.start, end_ms=args.end, count=args.count)
-    try:
-        if args.cache_dir:
-            klines = cached_klines(client, args.cache_dir, args.symbol, args.interval,
-                                   args.category, **span)
-        else:
-            klines = client.klines(args.symbol, args.interval, args.category, **span)
-        if not len(klines):
-            raise KlineError(f"Bybit returned no closed {args.symbol} {args.category} "
-                             f"{args.interval} candles in the requested span")
-        save_csv(klines, out)
-    except (BybitError, KlineError, OSError) as error:
-        say(f"error: {error}")
-        return 2
-    for before, after in klines.gaps:
-        say(f"gap: no candles between {iso(before)} and {iso(after)} (reported, not filled)")
-    say(f"wrote {len(klines)} candles {iso(klines.start_ms[0])} .. {iso(klines.start_ms[-1])} "
-        f"({len(klines.gaps)} gaps) to {out}")
-    return 0
-
-
-def _time_ms(text: str) -> int:
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time or Unix ms") from None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,8 @@ schemes run as integer models (:func:`sw.spec.golden.infer` on the INT8 feature 
 FP16 run on the float features. Then the exported model's integer (golden) outputs are
 compared with its fake-quant float simulation, kline by kline.
 
-Writes ``precision.json`` (machines), ``precision.md`` and ``precision.png`` (people).
+Writes ``precision.json`` (machines; keys in :mod:`sw.spec.schema`), ``precision.md`` and
+``precision.png`` (people).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sw.learn.quant import (
     to_integer_model,
 )
 from sw.learn.train import EXPORT, PERCENTILE, Trained, quantize_scheme
-from sw.spec import golden
+from sw.spec import golden, schema
 from sw.spec.features import FEATURE_LIMIT
 
 SCHEMES = (
@@ -114,6 +115,7 @@ def measure(trained: Trained, progress: bool = True) -> dict:
             training=described["training"], calibration=described["calibration"],
             weight_scales=described["weight_scales"], exported=scheme.name == exported_name))
     return {
+        "schema_version": schema.PRECISION,
         "data": trained.artifact.meta["data"],
         "label": trained.artifact.meta["label"],
         "split": data.sizes(),

@@ -1,8 +1,5 @@
-"""Train the MLP on recorded klines, quantize it, write the artifact and the precision report.
-
-    python -m sw.train --data ../shared/data/bybit/BTCUSDT_linear_5m.csv \\
-        [--out build/model] [--reports build/reports] [--hidden 16] \\
-        [--weight-bits 8|4|1] [--epochs N] [--seed S]
+"""Train the MLP on klines and quantize it into the model artifact (``python -m sw.train``
+is its command line).
 
 Exported schemes (:data:`EXPORT`): ``8`` INT8 weights per-channel PTQ (default), ``4`` INT4
 weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout.
@@ -10,19 +7,15 @@ weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from sw.data.load import load
 from sw.learn.model import CLASSES, LABEL, MLP, Dataset, fit, prepare
 from sw.learn.quant import FakeQuant, Scheme, ptq, qat, to_integer_model
 from sw.spec import golden
-from sw.spec.artifact import ArtifactError, QuantizedModel, save
-from sw.spec.klines import KlineError, Klines
+from sw.spec.artifact import QuantizedModel
+from sw.spec.klines import Klines
 
 DEFAULT_HIDDEN = (16,)
 DEFAULT_EPOCHS = 30
@@ -111,47 +104,3 @@ def train_model(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, ep
                 progress=True) -> QuantizedModel:
     """Train, quantize and return the integer model (the artifact, not yet saved)."""
     return train(klines, tuple(hidden), weight_bits, seed, epochs, progress).artifact
-
-
-def parse_hidden(text: str) -> tuple:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
-                                         "layer sizes") from None
-    if min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: layer sizes must be positive")
-    return sizes
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sw.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="kline file (CSV or v5 JSON response)")
-    parser.add_argument("--out", default="build/model", help="artifact directory")
-    parser.add_argument("--reports", default="build/reports", help="precision report directory")
-    parser.add_argument("--hidden", type=parse_hidden, default=DEFAULT_HIDDEN,
-                        help="hidden layer sizes, e.g. 16 or 32,16 (default 16)")
-    parser.add_argument("--weight-bits", type=int, choices=sorted(EXPORT), default=8)
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error("--epochs must be at least 1")
-    from sw.learn import precision
-    try:
-        klines = load(args.data)
-        trained = train(klines, args.hidden, args.weight_bits, args.seed, args.epochs)
-        path = save(trained.artifact, Path(args.out) / "model.json")
-        report = precision.write(precision.measure(trained), args.reports)
-    except (KlineError, ArtifactError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    meta = trained.artifact.meta
-    print(f"model: {path} ({meta['scheme']['name']}, test accuracy "
-          f"{meta['test_accuracy']:.3f}, FP32 {meta['fp32_test_accuracy']:.3f})")
-    print(f"precision report: {report}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,11 @@
 """The model artifact: the only interface between ``sw`` and ``hw``.
 
-A versioned JSON file (``build/model/model.json``) holding everything the hardware needs:
-the feature specification, and per layer the integer weights (packed), INT32 biases with
-the input zero-point folded in, per-channel requantization multipliers and shifts, the
-output zero-point and whether ReLU is fused. Float scales ride along for reference only;
-integer inference (:mod:`sw.spec.golden`) never reads them.
+A versioned JSON file (``build/model/model.json``, keys in :mod:`sw.spec.schema`) holding
+everything the hardware needs: the feature specification, and per layer the integer
+weights (packed), INT32 biases with the input zero-point folded in, per-channel
+requantization multipliers and shifts, the output zero-point and whether ReLU is fused.
+Float scales ride along for reference only; integer inference (:mod:`sw.spec.golden`)
+never reads them.
 
 :func:`load` validates every field and raises :class:`ArtifactError` naming the one that
 is wrong.
@@ -18,14 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.spec import packing
+from sw.spec import packing, schema
 from sw.spec.features import FeatureSpec
 from sw.spec.files import atomic_write
 
 #: The signal's classes, in the order of the final layer's outputs.
 CLASSES = ("down", "flat", "up")
 FORMAT = "fpga-trader/model"
-VERSION = 1
+#: Artifact files of schema version 1 had ``"version": 1`` and may name their scheme by a
+#: plain string; :func:`from_json` still reads them.
+LEGACY_VERSION = 1
 INT32 = (-2 ** 31, 2 ** 31 - 1)
 #: Requantization multiplier is an unsigned 15-bit integer, the shift in [1, MAX_REQUANT_SHIFT].
 MULTIPLIER_BITS = 15
@@ -80,7 +83,7 @@ class QuantizedModel:
 def to_json(model: QuantizedModel) -> dict:
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "schema_version": schema.ARTIFACT,
         "features": model.features.to_json(),
         "classes": list(model.classes),
         "layers": [{
@@ -132,9 +135,11 @@ def load(path) -> QuantizedModel:
 def from_json(data) -> QuantizedModel:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ArtifactError(f"format: expected {FORMAT!r}")
-    if data.get("version") != VERSION:
-        raise ArtifactError(f"version: file has {data.get('version')!r}, this toolkit reads "
-                            f"{VERSION}")
+    legacy = "schema_version" not in data and data.get("version") == LEGACY_VERSION
+    if not legacy and data.get("schema_version") != schema.ARTIFACT:
+        found = data.get("schema_version", data.get("version"))
+        raise ArtifactError(f"schema_version: file has {found!r}, this toolkit reads "
+                            f"{schema.ARTIFACT} (and version {LEGACY_VERSION} files)")
     try:
         features = FeatureSpec.from_json(need(data, "features", dict))
     except (KeyError, TypeError, ValueError) as error:
@@ -142,7 +147,13 @@ def from_json(data) -> QuantizedModel:
     classes = tuple(need(data, "classes", list))
     layers = [layer_from_json(raw, f"layers[{i}]")
               for i, raw in enumerate(need(data, "layers", list))]
-    model = QuantizedModel(features, layers, classes, data.get("meta", {}))
+    meta = dict(need(data, "meta", dict)) if "meta" in data else {}
+    if "scheme" in meta:
+        try:
+            meta["scheme"] = schema.scheme(meta["scheme"])
+        except schema.SchemaError as error:
+            raise ArtifactError(f"meta.{error}") from None
+    model = QuantizedModel(features, layers, classes, meta)
     validate(model)
     return model
 
@@ -240,4 +251,4 @@ def random_model(rng: np.random.Generator, features: FeatureSpec | None = None,
             output_zero_point=0 if last else int(rng.integers(-128, 1)), relu=not last,
             weight_bits=weight_bits))
     names = CLASSES if classes == len(CLASSES) else tuple(f"class{i}" for i in range(classes))
-    return QuantizedModel(features, layers, names, {"scheme": "random"})
+    return QuantizedModel(features, layers, names, {"scheme": {"name": "random"}})

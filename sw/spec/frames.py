@@ -202,9 +202,12 @@ def decode_reply(read, classes: int = 3):
 
 
 def model_id(model) -> int:
-    """CRC-32 of the model artifact's canonical JSON: which model a board was built with."""
+    """CRC-32 of the model artifact's canonical JSON without its envelope (``format``,
+    ``schema_version``): which model a board was built with, whatever the file's version."""
     from sw.spec.artifact import to_json
-    text = json.dumps(to_json(model), sort_keys=True, separators=(",", ":"))
+    content = {key: value for key, value in to_json(model).items()
+               if key not in ("format", "schema_version")}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return zlib.crc32(text.encode())
 
 

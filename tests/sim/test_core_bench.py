@@ -45,6 +45,7 @@ def assert_core_matches(results: dict, klines: int):
     assert declared == {"latency": results["core"]["latency"], "ii": results["core"]["ii"]}
 
 
+@pytest.mark.sim
 def test_parallel_core_on_recorded_klines(model_dir, data_dir, tmp_path):
     results = simulate(model_dir, data_dir / "BTCUSDT_linear_5m.csv", "parallel",
                        tmp_path / "parallel", seed=1, limit=CORE_KLINES)
@@ -55,6 +56,7 @@ def test_parallel_core_on_recorded_klines(model_dir, data_dir, tmp_path):
     assert results["discarded_at_reset"] > 0 or results["core"]["latency"] == 0
 
 
+@pytest.mark.sim
 def test_folded_core(model_dir, data_dir, tmp_path):
     results = simulate(model_dir, data_dir / "BTCUSDT_linear_5m.csv", "folded",
                        tmp_path / "folded", seed=2, limit=FOLDED_KLINES)
@@ -62,12 +64,14 @@ def test_folded_core(model_dir, data_dir, tmp_path):
     assert results["core"]["ii"] > 1
 
 
+@pytest.mark.sim
 def test_int4_core(int4_model_dir, data_dir, tmp_path):
     results = simulate(int4_model_dir, data_dir / "BTCUSDT_linear_5m.csv", "parallel",
                        tmp_path / "int4", seed=3, limit=SMALL_KLINES)
     assert_core_matches(results, SMALL_KLINES)
 
 
+@pytest.mark.sim
 def test_extreme_klines(model_dir, tmp_path):
     verilog, core = export_core(model_dir, "parallel", tmp_path)
     results = run_bench([verilog], "signal_core", "sim.edge_bench", tmp_path,
@@ -80,6 +84,7 @@ def test_extreme_klines(model_dir, tmp_path):
             "smallest values", "warm-up, short"} <= set(results["cases"])
 
 
+@pytest.mark.sim
 def test_run_writes_the_latency_report(model_dir, data_dir, tmp_path, capsys):
     code = sim_run(["--data", str(data_dir / "BTCUSDT_linear_5m.csv"), "--model",
                     str(model_dir), "--limit", "300", "--seed", "5",

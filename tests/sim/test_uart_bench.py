@@ -9,6 +9,7 @@ from sim.runner import ROOT, run_bench
 from sw.spec.artifact import save
 
 BIT_CYCLES = 8  # clocks per UART bit: tighter than any real board, fast to simulate
+pytestmark = pytest.mark.sim
 
 
 @pytest.mark.parametrize("config, klines", [("parallel", 200), ("folded", 100)])

@@ -1,9 +1,7 @@
-"""The board build: CLI errors, and real bitstreams for the ULX3S and the iCEBreaker."""
+"""The build flow: real bitstreams for the ULX3S and the iCEBreaker, the configuration
+fallback, missed timing, Amaranth's overrides from the environment."""
 
 import json
-import os
-import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +11,10 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.board.boards import BOARDS, BoardError, board
+from hw import build as build_cli
+from hw.board.boards import BoardError, board
 from hw.flow import build
-from sw.spec import artifact
+from sw.spec import artifact, schema
 
 REPORT_KEYS = {"fmax_mhz", "timing_met", "resources", "latency_cycles", "latency_ns", "ii"}
 
@@ -46,32 +45,6 @@ class StandInCore(wiring.Component):
         return m
 
 
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_info:
-        build.main(list(argv))
-    return exit_info.value.code, capsys.readouterr().err
-
-
-def test_unknown_board_lists_valid_ones(capsys):
-    code, err = run_cli(capsys, "--board", "de0nano")
-    assert code == 2
-    assert "de0nano" in err and all(name in err for name in BOARDS)
-    assert "Traceback" not in err
-
-
-def test_unknown_device_lists_valid_ones(capsys):
-    code, err = run_cli(capsys, "--board", "ulx3s", "--device", "99F")
-    assert code == 2
-    assert "'99F'" in err and "12F, 25F, 45F, 85F" in err
-
-
-def test_unreachable_clock_is_a_usage_error(capsys, tmp_path):
-    artifact.save(artifact.random_model(np.random.default_rng(0)), tmp_path / "model")
-    code, err = run_cli(capsys, "--board", "icebreaker", "--clock-mhz", "500",
-                        "--model", str(tmp_path / "model"), "--out", str(tmp_path))
-    assert code == 2 and "500 MHz is outside" in err
-
-
 def test_board_table():
     assert board("ulx3s").default_device == "85F"
     assert board("ulx3s").platform().device == "LFE5U-85F"
@@ -89,10 +62,13 @@ def model_dir(tmp_path_factory):
 
 def run_build(out: Path, board_name: str, model: Path, core_factory=StandInCore,
               **options) -> tuple:
-    """``core_factory=None`` builds the real hw.board.top.LinkedCore."""
+    """``core_factory=None`` builds the real hw.board.top.LinkedCore; with no artifact at
+    ``model``, one is trained first, as ``python -m hw.build`` does."""
     start = time.monotonic()
-    report = build.build(build.Options(board(board_name), board(board_name).default_device,
-                                       model, out=out, **options), core_factory=core_factory)
+    options = build.Options(board(board_name), board(board_name).default_device, model,
+                            out=out, **options)
+    trained_now = build_cli.obtain_model(options.model_file)
+    report = build.build(options, core_factory=core_factory, trained_now=trained_now)
     return report, time.monotonic() - start
 
 
@@ -114,14 +90,6 @@ def icebreaker_synthetic(tmp_path_factory):
         return out, *run_build(out, "icebreaker", out / "model", core_factory=None)
 
 
-def test_over_capacity_reads_nextpnr_utilisation():
-    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:   36787/   5280   696%\n"
-           "Info: \t        ICESTORM_RAM:       0/     30     0%\n"
-           "Info: \t        ICESTORM_DSP:      12/      8   150%\n")
-    assert build.over_capacity(log) == "ICESTORM_LC 36787/5280 (696%), ICESTORM_DSP 12/8 (150%)"
-    assert build.over_capacity(log.replace("36787", "3678").replace("12/", " 2/")) == ""
-
-
 def check_build(out: Path, board_name: str, report: dict):
     assert REPORT_KEYS <= report.keys()
     assert report == json.loads((out / board_name / "report.json").read_text())
@@ -141,6 +109,7 @@ def check_build(out: Path, board_name: str, report: dict):
     assert not (out / board_name / "work").exists()
 
 
+@pytest.mark.bitstream
 def test_ulx3s_bitstream(ulx3s):
     out, report, seconds = ulx3s
     print(f"ulx3s build: {seconds:.1f} s")
@@ -154,6 +123,7 @@ def test_ulx3s_bitstream(ulx3s):
     assert "SYNTHETIC" not in (out / "ulx3s" / "report.md").read_text()
 
 
+@pytest.mark.bitstream
 def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
     out, report, seconds = icebreaker_synthetic
     print(f"icebreaker build (training included): {seconds:.1f} s")
@@ -170,16 +140,7 @@ def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
         (out / "icebreaker" / "report.md").read_text()
 
 
-def test_program_without_programmer_fails_before_building(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.delenv("OPENFPGALOADER", raising=False)
-    code = build.main(["--board", "ulx3s", "--program", "--model", str(tmp_path / "none"),
-                       "--out", str(tmp_path)])
-    err = capsys.readouterr().err
-    assert code == 1 and "needs openFPGALoader" in err and "Traceback" not in err
-    assert not (tmp_path / "none").exists() and not (tmp_path / "ulx3s").exists()
-
-
+@pytest.mark.bitstream
 def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
     with pytest.raises(build.BuildError, match=r"timing not met: fmax [\d.]+ MHz < 20[01]"):
         run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200)
@@ -197,114 +158,35 @@ def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
     assert report["placement"] == "timing" and report["seed"] == 7 and "--seed 7" in script
 
 
-def test_impossible_baud_rate_is_a_usage_error(capsys, model_dir):
-    # 20 MHz / 10 Mbaud is two clocks per bit; the receiver needs four.
-    code, err = run_cli(capsys, "--board", "icebreaker", "--baud", "10000000",
-                        "--model", str(model_dir))
-    assert code == 2 and "--baud" in err and "Traceback" not in err
 
 
-#: A stand-in nextpnr for the placement race: the netlist it is given says, per placement and
-#: seed, how long to run and what fmax to report, or to fail (over capacity, or an error).
-FAKE_NEXTPNR = """
-import json, pathlib, sys, time
-args = sys.argv[1:]
-value = lambda option: args[args.index(option) + 1]
-placement = "wirelength" if "--no-tmdriv" in args else "timing"
-plan = json.loads(pathlib.Path(value("--json")).read_text())[f"{placement}_{value('--seed')}"]
-time.sleep(plan.get("sleep", 0))
-if plan.get("overused"):
-    pathlib.Path(value("--log")).write_text("Info:      ICESTORM_LC:  36787/  5280   696%\\n")
-    sys.exit(1)
-if "error" in plan:
-    print("ERROR: " + plan["error"])
-    sys.exit(1)
-pathlib.Path(value("--log")).write_text(f"{placement} placement, routed\\n")
-pathlib.Path(value("--report")).write_text(json.dumps(
-    {"fmax": {"clk": {"achieved": plan["fmax"], "constraint": 100.0}}}))
-"""
+@pytest.mark.bitstream
+def test_amaranth_overrides_from_the_environment_are_merged(tmp_path, model_dir, monkeypatch):
+    monkeypatch.setenv("AMARANTH_nextpnr_opts", "--placer heap")
+    monkeypatch.setenv("AMARANTH_synth_opts", "-nobram")
+    monkeypatch.setenv("AMARANTH_script_after_read", "check")
+    report, _ = run_build(tmp_path, "icebreaker", model_dir, config="folded",
+                          placements=("timing",), keep_files=True)
+    work = tmp_path / "icebreaker" / "work"
+    script = (work / "build_trader.sh").read_text()
+    assert "--report nextpnr.json" in script and "--placer heap" in script
+    yosys = (work / "trader.ys").read_text()
+    assert build.KEEP_REGISTERS in yosys and "\ncheck\n" in yosys
+    assert "synth_ice40 -dsp -nobram" in yosys
+    assert report["fmax_mhz"] > 0 and report["schema_version"] == schema.BUILD
+    assert report["model"]["scheme"] == {"name": "random"}
+    assert report["tools"]["amaranth"]["version"].startswith("0.5")
+    assert all(report["tools"][tool]["version"] for tool in ("yosys", "nextpnr-ice40"))
+    path = report["critical_path"]
+    assert path["delay_ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"], abs=2e-3)
+    assert path["delay_ns"] > 0 and path["from"] and path["to"]
 
 
-@pytest.fixture
-def race(tmp_path, monkeypatch):
-    """``race(plans, placements, seeds)``: place_and_route with the stand-in nextpnr;
-    returns the attempt, its runs by ``(placement, seed)``, the work directory and the
-    seconds it took."""
-    tool = tmp_path / "fake-nextpnr"
-    tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
-    tool.chmod(0o755)
-    monkeypatch.setenv("NEXTPNR_ICE40", str(tool))
-    command = ["nextpnr-ice40", "--report", "nextpnr.json", "--seed", "1", "--log",
-               "trader.tim", "--json", "trader.json"]
-
-    def run(plans: dict, placements: tuple, seeds: tuple):
-        workdir = tmp_path / "work"
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir()
-        (workdir / "trader.json").write_text(json.dumps(plans))
-        attempt = build.Attempt("parallel", None, workdir)
-        start = time.monotonic()
-        build.place_and_route(attempt, command, placements, seeds)
-        runs = {(run["placement"], run["seed"]): run for run in attempt.placements}
-        return attempt, runs, workdir, time.monotonic() - start
-    return run
-
-
-def test_race_keeps_the_first_placement_to_meet_timing(race):
-    attempt, runs, workdir, seconds = race(
-        {"timing_5": {"fmax": 90}, "timing_6": {"sleep": 1, "fmax": 120},
-         "timing_7": {"sleep": 120, "fmax": 150}}, ("timing",), (5, 6, 7))
-    assert attempt.kept == ("timing", 6) and seconds < 60
-    assert runs["timing", 5]["fmax_mhz"] == 90 and runs["timing", 5]["timing_met"] is False
-    assert runs["timing", 6]["fmax_mhz"] == 120 and runs["timing", 6]["timing_met"]
-    assert runs["timing", 6]["kept"] and "kept" not in runs["timing", 5]
-    assert runs["timing", 7].keys() == {"placement", "seed", "stopped_after_s"}
-    assert attempt.nextpnr["fmax"]["clk"]["achieved"] == 120
-    assert json.loads((workdir / "nextpnr.json").read_text()) == attempt.nextpnr
-    assert (workdir / "trader.tim").read_text() == "timing placement, routed\n"
-
-
-def test_race_of_both_placements(race):
-    attempt, runs, workdir, _ = race(
-        {"wirelength_1": {"fmax": 104}, "timing_1": {"sleep": 120, "fmax": 130}},
-        ("wirelength", "timing"), (1,))
-    assert attempt.kept == ("wirelength", 1) and "stopped_after_s" in runs["timing", 1]
-    assert (workdir / "trader.tim").read_text() == "wirelength placement, routed\n"
-    attempt, runs, workdir, _ = race(
-        {"wirelength_2": {"fmax": 96}, "timing_2": {"sleep": 0.5, "fmax": 130}},
-        ("wirelength", "timing"), (2,))
-    assert attempt.kept == ("timing", 2) and runs["wirelength", 2]["timing_met"] is False
-
-
-def test_race_without_a_placement_meeting_timing_keeps_the_fastest(race):
-    attempt, runs, _, _ = race({"timing_1": {"fmax": 80}, "timing_2": {"sleep": 0.5, "fmax": 95},
-                                "timing_3": {"error": "no route"}}, ("timing",), (1, 2, 3))
-    assert attempt.kept == ("timing", 2) and runs["timing", 2]["kept"]
-    assert "nextpnr failed: ERROR: no route" in runs["timing", 3]["error"]
-    assert attempt.nextpnr["fmax"]["clk"]["achieved"] == 95
-
-
-def test_race_stops_when_the_design_does_not_fit(race):
-    start = time.monotonic()
-    with pytest.raises(build.DoesNotFit, match=r"ICESTORM_LC 36787/5280 \(696%\)"):
-        race({"wirelength_1": {"overused": True}, "timing_1": {"sleep": 120, "fmax": 150}},
-             ("wirelength", "timing"), (1,))
-    assert time.monotonic() - start < 60
-
-
-def test_race_of_one_run_runs_in_the_work_directory(race):
-    attempt, runs, workdir, _ = race({"timing_4": {"fmax": 110}}, ("timing",), (4,))
-    assert attempt.kept == ("timing", 4) and attempt.placements == [
-        {"placement": "timing", "seed": 4, "fmax_mhz": 110, "timing_met": True,
-         "seconds": pytest.approx(0, abs=30), "kept": True}]
-    assert sorted(path.name for path in workdir.iterdir()) == [
-        "nextpnr.json", "place_and_route.out", "trader.json", "trader.tim"]
-    with pytest.raises(build.BuildError, match="nextpnr failed: ERROR: no route"):
-        race({"timing_4": {"error": "no route"}}, ("timing",), (4,))
-
-
-def test_default_placements_race_on_two_cores():
-    cores = len(os.sched_getaffinity(0))
-    assert build.default_placements() == (("wirelength", "timing") if cores > 1 else ("timing",))
-    assert build.Options(board("ulx3s"), "85F", Path("m")).placements == \
-        build.default_placements()
+@pytest.mark.parametrize("option", ["--seed 3", "--report other.json", "--no-tmdriv"])
+def test_amaranth_overrides_the_flow_sets_itself_are_refused(tmp_path, model_dir,
+                                                             monkeypatch, option):
+    monkeypatch.setenv("AMARANTH_nextpnr_opts", f"--placer heap {option}")
+    with pytest.raises(build.BuildError, match=f"AMARANTH_nextpnr_opts: hw.build sets "
+                                               f"{option.split()[0]} itself"):
+        run_build(tmp_path, "icebreaker", model_dir)
+    assert not (tmp_path / "icebreaker").exists()

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.flow.export import TOP, main
-from sw.spec import artifact
+from hw.export import main
+from hw.flow.export import TOP
+from sw.spec import artifact, schema
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,6 +37,7 @@ def test_export_writes_verilog_and_json(model_dir, tmp_path, config, capsys):
     model_file = model_dir / "model.json"
     assert described["model"]["sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert described["config"] == config and described["classes"] == ["down", "flat", "up"]
+    assert described["schema_version"] == schema.EXPORT
     assert (described["ii"] == 1) == (config == "parallel")
     assert described["latency"] > 0 and described["mac_lanes"] == (
         [7 * 16, 16 * 3] if config == "parallel" else [1, 1])

@@ -19,8 +19,9 @@ from sw.data.bybit import (
     BybitUnavailable,
     parse_response,
 )
-from sw.data.fetch import cached_klines, main, save_csv
+from sw.data.fetch import cached_klines, save_csv
 from sw.data.load import load
+from sw.fetch import main
 from sw.spec.klines import KlineError
 from tests.sw.data.bybit_server import (  # noqa: F401
     RESET_AFTER_MS,
@@ -361,8 +362,9 @@ def test_saved_csv_reads_back_exactly(klines_5m, tmp_path, data_dir):
 def test_cli_writes_a_csv_that_loads(bybit_server, tmp_path, capsys, klines_5m):
     out = tmp_path / "latest.csv"
     assert main(["--count", "1200", "--out", str(out), "--base-url", bybit_server.url]) == 0
-    err = capsys.readouterr().err
-    assert "page 1:" in err and "page 2:" in err and f"wrote 1200 candles" in err
+    output = capsys.readouterr()
+    assert "page 1:" in output.err and "page 2:" in output.err
+    assert output.out.startswith("wrote 1200 candles")
     assert np.array_equal(load(out, "linear", "BTCUSDT", "5").matrix(),
                           klines_5m.matrix()[-1201:-1])
 
@@ -374,9 +376,9 @@ def test_cli_range_with_cache_and_gap(bybit_server, tmp_path, capsys):
             "--cache-dir", str(tmp_path / "cache"), "--base-url", bybit_server.url]
     assert main(argv) == 0
     assert main(argv) == 0
-    err = capsys.readouterr().err
-    assert err.count("gap: no candles between 2025-03-18 05:08 and 2025-03-19 21:21") == 2
-    assert "wrote 19 candles 2025-03-18 05:00 .. 2025-03-19 21:30 (1 gaps)" in err
+    output = capsys.readouterr()
+    assert output.err.count("gap: no candles between 2025-03-18 05:08 and 2025-03-19 21:21") == 2
+    assert "wrote 19 candles 2025-03-18 05:00 .. 2025-03-19 21:30 (1 gaps)" in output.out
     assert len(bybit_server.requests) == 3      # the second run is served from the cache
     assert len(load(out, "inverse", "BTCUSD", "1")) == 19
 
@@ -396,13 +398,13 @@ def test_cli_bad_symbol_is_one_line_without_traceback(bybit_server, tmp_path):
 def test_cli_unreachable_is_one_line(closed_url, tmp_path, capsys):
     argv = ["--count", "10", "--base-url", closed_url, "--max-retries", "0",
             "--out", str(tmp_path / "x.csv")]
-    assert main(argv) == 2
+    assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: Bybit unavailable")
 
 
 def test_cli_bad_url_is_one_line(tmp_path, capsys):
-    assert main(["--count", "10", "--base-url", "nowhere", "--out", str(tmp_path / "x")]) == 2
+    assert main(["--count", "10", "--base-url", "nowhere", "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot request nowhere/v5/market/kline" in err[0]
 

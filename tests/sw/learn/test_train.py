@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from sw.learn import precision
-from sw.learn.train import main, train
+from sw.learn.train import train
+from sw.spec import schema
 from sw.spec.artifact import to_json
+from sw.train import main
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,7 @@ def test_precision_report_is_written(report):
     _, out = report
     for name in ("precision.json", "precision.md", "precision.png"):
         assert (out / name).stat().st_size > 500
+    assert json.loads((out / "precision.json").read_text())["schema_version"] == schema.PRECISION
     table = schemes(out)
     assert {"fp32", "fp16", "int8-ptq-per-tensor-minmax", "int8-ptq-per-channel-percentile",
             "int4-ptq", "int4-qat", "binary-ptq", "binary-qat"} <= set(table)

@@ -1,13 +1,14 @@
 """The frame protocol: the shared test vectors, the CRC, and corrupted frames."""
 
 import io
+import json
 
 import numpy as np
 import pytest
 from amaranth.lib.crc import catalog
 
 from sw.spec import frames
-from sw.spec.artifact import random_model
+from sw.spec.artifact import load, random_model, to_json
 from sw.spec.frames import TEST_VECTORS, FrameError
 
 
@@ -57,3 +58,17 @@ def test_model_id_tells_models_apart():
     a, b = (random_model(np.random.default_rng(seed)) for seed in (1, 2))
     assert frames.model_id(a) == frames.model_id(random_model(np.random.default_rng(1)))
     assert frames.model_id(a) != frames.model_id(b)
+
+
+def test_model_id_does_not_change_with_the_artifact_schema(tmp_path):
+    """A board built from a version 1 artifact answers with the id the host computes from
+    the same model read as version 2."""
+    model = random_model(np.random.default_rng(3))
+    model.meta = {"scheme": {"name": "int8-ptq-per-channel"}}
+    data = to_json(model)
+    del data["schema_version"]
+    legacy = tmp_path / "model.json"
+    legacy.write_text(json.dumps(dict(data, version=1)))
+    assert frames.model_id(load(legacy)) == frames.model_id(model)
+    model.meta["scheme"]["name"] = "int4-qat"
+    assert frames.model_id(load(legacy)) != frames.model_id(model)

@@ -88,11 +88,22 @@ def test_load_rejects_truncated_file(saved):
         load(path)
 
 
-def test_load_rejects_other_version(saved):
+@pytest.mark.parametrize("version", [{"schema_version": 99}, {"version": 99}])
+def test_load_rejects_other_version(saved, version):
     path, data = saved
-    rewrite(path, dict(data, version=99))
-    with pytest.raises(ArtifactError, match="version: file has 99"):
+    del data["schema_version"]
+    rewrite(path, dict(data, **version))
+    with pytest.raises(ArtifactError, match="schema_version: file has 99"):
         load(path)
+
+
+def test_load_reads_version_1_files(saved):
+    """Version 1: ``version`` instead of ``schema_version``, a scheme by its name alone."""
+    path, data = saved
+    del data["schema_version"]
+    rewrite(path, dict(data, version=1, meta={"scheme": "random"}))
+    assert load(path).meta["scheme"] == {"name": "random"}
+    assert load(path).meta == random_model(np.random.default_rng(0)).meta
 
 
 def test_load_rejects_out_of_range_multiplier(saved):
