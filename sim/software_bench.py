@@ -26,7 +26,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.report import machine
 from sw import cli
 from sw.data.load import load as load_klines
 from sw.spec import compiled, golden
@@ -212,29 +212,20 @@ def main(argv=None) -> int:
     figures = measure(model, klines, library, args.passes)
     report = {"schema_version": SCHEMA_VERSION, "data": str(args.data),
               "model": str(args.model), "klines": len(klines), "passes": args.passes,
-              "compiler": f"{gcc_version()} {' '.join(CFLAGS)}", "cpu": cpu_name(),
+              "compiler": f"{gcc_version()} {' '.join(CFLAGS)}", "machine": machine(),
               **figures, **verdict(figures, args.tolerance)}
     out = Path(args.out) / "software_bench.json"
     with atomic_write(out) as handle:
         json.dump(report, handle, indent=1)
     print(table(report))
-    print(f"report: {out}")
+    m = report["machine"]
+    print(f"{m['cpu']}, {m['cores']} cores, load average {m['load_1min']:.1f}; report: {out}")
     if report["sw_compiled_mismatches"] or report["c_mismatches"]:
         raise cli.Failure("a loop differs from sw.spec.golden (see the table)")
     if not report["within_tolerance"]:
         raise cli.Failure(f"the compiled reference is more than {args.tolerance:.0%} "
                           "slower than the C loop")
     return cli.EXIT_OK
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
