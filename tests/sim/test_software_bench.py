@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sim import software_bench
+from sw import cli
 from sim.edge_bench import edge_cases
 from sw.spec import golden
 from sw.spec.artifact import random_model, save
@@ -16,9 +17,9 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None,
                                 reason="gcc not found: the C loop cannot be built")
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    return software_bench.build_library(tmp_path_factory.mktemp("c") / "software_loop.so")
+@pytest.fixture(scope="module", params=software_bench.CFLAGS)
+def library(request, tmp_path_factory):
+    return software_bench.build_library(request.param, tmp_path_factory.mktemp("c"))
 
 
 def test_c_loop_on_every_5m_kline(library, klines_5m, default_model):
@@ -39,17 +40,19 @@ def test_c_loop_on_random_models(library, klines_5m, bits):
             assert software_bench.mismatches(loop.run(klines), golden.run(model, klines)) == 0
 
 
-def test_bench_writes_its_report(library, data_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(software_bench, "LIBRARY", library)
+def test_bench_writes_its_report(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(software_bench, "BUILD", tmp_path / "c")
     model = save(random_model(np.random.default_rng(5)), tmp_path / "model").parent
-    code = software_bench.main(["--data", str(data_dir / "BTCUSDT_linear_240m.csv"),
-                                "--model", str(model), "--passes", "1",
-                                "--out", str(tmp_path / "reports")])
+    code = cli.run(software_bench.main, ["--data", str(data_dir / "BTCUSDT_linear_240m.csv"),
+                                         "--model", str(model), "--passes", "1",
+                                         "--out", str(tmp_path / "reports")])
     report = json.loads((tmp_path / "reports" / "software_bench.json").read_text())
     assert report["schema_version"] == software_bench.SCHEMA_VERSION
     assert report["sw_compiled_mismatches"] == report["c_mismatches"] == 0
+    assert set(report["c_builds"]) == set(software_bench.CFLAGS)
+    assert report["c_loop_ns"] == min(b["loop_ns"] for b in report["c_builds"].values())
     for key in ("sw_compiled_ns", "sw_compiled_p99_ns", "sw_compiled_loop_ns",
                 "sw_compiled_independent_ns", "c_ns", "c_loop_ns", "ratio_vs_c"):
         assert report[key] > 0, key
     assert code == (0 if report["within_tolerance"] else 1)
-    assert "compiled / C" in capsys.readouterr().out
+    assert "compiled / fastest C" in capsys.readouterr().out
