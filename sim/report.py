@@ -37,6 +37,8 @@ SCHEMA_VERSION = 1
 NOMINAL_CLOCK_MHZ = 100.0
 SOFTWARE_SAMPLES = 2000
 COMPILED_PASSES = 5
+#: Single klines this much slower than the loop flag a machine busy with other work.
+SLOWED = 1.25
 
 
 def float_layers(model) -> list:
@@ -291,7 +293,8 @@ def markdown(r: dict, plot_name: str) -> str:
         f"timed alone, minus {r['sw_compiled_timer_overhead_ns']:.0f} ns of timer overhead; "
         f"the loop over the file with each kline's input depending on the previous signal "
         f"takes {r['sw_compiled_loop_ns']:.1f} ns per kline (best pass, thread CPU time), "
-        f"{r['sw_compiled_independent_ns']:.1f} ns without that dependency. NumPy: one "
+        f"{r['sw_compiled_independent_ns']:.1f} ns without that dependency.{slowed(r)} "
+        f"NumPy: one "
         f"kline at a time with the history its features need, median of {r['sw_samples']} "
         f"klines; `sw_golden` = the integer golden model incl. integer features, `sw_float` "
         f"= float features + the float network with dequantized weights.",
@@ -300,6 +303,18 @@ def markdown(r: dict, plot_name: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def slowed(r: dict) -> str:
+    """A warning when single klines took much longer than the loop's CPU time: other
+    processes were slowing this CPU down, so software looks slower than it is."""
+    if r["sw_compiled_ns"] <= SLOWED * r["sw_compiled_loop_ns"]:
+        return ""
+    return (f" **Single klines took {r['sw_compiled_ns'] / r['sw_compiled_loop_ns']:.1f}× "
+            f"the loop's CPU time per kline: other processes were slowing this CPU down "
+            f"(load average {r['machine']['load_1min']:.1f}): the compiled software "
+            f"figures are too slow and the core's lead over them too large; run again on "
+            f"an idle machine.**")
 
 
 def fmt(stats: dict) -> str:

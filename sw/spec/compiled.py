@@ -252,7 +252,7 @@ class Reference:
         self.empty_pairs(times)
         return float(np.median(times))
 
-    def kline_times_ns(self, klines: Klines, passes: int = 3) -> np.ndarray:
+    def kline_times_ns(self, klines: Klines, passes: int = 7) -> np.ndarray:
         """Each kline's ns, timer overhead subtracted: of ``passes`` timed passes (after
         an untimed one), the one with the lowest median, as a busy machine slows some."""
         self._pass(klines, dependent=True)

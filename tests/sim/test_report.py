@@ -86,3 +86,15 @@ def test_report_keys_follow_the_schema(tmp_path, fmax):
     text = paths["md"].read_text()
     assert "1.54× slower" in text and "derived here" in text
     assert paths["png"].stat().st_size > 10_000
+
+
+def test_a_busy_machine_is_said(tmp_path):
+    clock = {"clock_mhz": 100.0, "fmax_mhz": None, "clock_source": "nominal: test"}
+    about = {"config": "parallel", "data": "d.csv", "model": "m", "scheme": {"name": "random"},
+             "simulation_s": 1.0}
+    timings = fake_timings()
+    r = report.latency_report(fake_results(), timings, clock, about)
+    assert report.slowed(r) == ""
+    timings["sw_compiled_loop_ns"] = 100.0
+    r = report.latency_report(fake_results(), timings, clock, about)
+    assert "1.5× the loop's CPU time" in report.markdown(r, "latency.png")
