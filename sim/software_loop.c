@@ -9,7 +9,7 @@ enum { BODY, RANGE, UPPER_WICK, LOWER_WICK, RETURN, VOLUME };
 
 typedef struct {
     int64_t volume_window, warmup, ring_mask, n_features, n_layers, width;
-    const int64_t *features;  /* [n_features][3]: kind, shift, lag */
+    const int64_t *features;  /* [n_features][3]: kind, shift, klines of history needed */
     const int64_t *layers;    /* [n_layers][4]: inputs, outputs, zero point, lowest code */
     const int64_t *weights;   /* [n_layers][width][width] */
     const int64_t *channels;  /* [n_layers][width][3]: bias, multiplier, shift */
@@ -49,29 +49,27 @@ int64_t stream(const tables_t *t, const state_t *s, const int64_t *klines, int64
         int64_t o = kline[0] + link, h = kline[1] + link, l = kline[2] + link;
         int64_t c = kline[3] + link, v = kline[4] + link;
         int64_t seen = s->counters[0], volume_sum = s->counters[1];
+        int64_t previous_sum = s->counters[2];
         for (int64_t f = 0; f < t->n_features; f++) {
             const int64_t *feature = t->features + 3 * f;
-            int64_t kind = feature[0], shift = feature[1], q = 0;
-            if (kind == RETURN) {
-                if (seen >= feature[2]) {
-                    int64_t past = s->closes[(seen - feature[2]) & t->ring_mask];
-                    q = code(c - past, past, shift);
+            int64_t kind = feature[0], shift = feature[1], need = feature[2], q = 0;
+            if (seen >= need) {
+                if (kind == VOLUME) {
+                    if (previous_sum > 0)
+                        q = code(t->volume_window * v - previous_sum, previous_sum, shift);
+                } else {
+                    int64_t past = s->closes[(seen - need) & t->ring_mask];
+                    if (kind == RETURN) q = code(c - past, past, shift);
+                    else if (kind == BODY) q = code(c - o, past, shift);
+                    else if (kind == RANGE) q = code(h - l, past, shift);
+                    else if (kind == UPPER_WICK) q = code(h - (o > c ? o : c), past, shift);
+                    else q = code((o < c ? o : c) - l, past, shift);
                 }
-            } else if (kind == VOLUME) {
-                if (seen >= t->volume_window && volume_sum > 0)
-                    q = code(t->volume_window * v - volume_sum, volume_sum, shift);
-            } else if (kind == BODY) {
-                q = code(c - o, o, shift);
-            } else if (kind == RANGE) {
-                q = code(h - l, o, shift);
-            } else if (kind == UPPER_WICK) {
-                q = code(h - (o > c ? o : c), o, shift);
-            } else {
-                q = code((o < c ? o : c) - l, o, shift);
             }
             s->act[f] = q;
         }
         int64_t slot = seen & (t->volume_window - 1);
+        s->counters[2] = volume_sum;
         s->counters[1] = volume_sum + v - s->volumes[slot];
         s->volumes[slot] = v;
         s->closes[seen & t->ring_mask] = c;

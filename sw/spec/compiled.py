@@ -3,8 +3,9 @@
 The same arithmetic as :func:`sw.spec.golden.run`, bit for bit (signals, raw outputs and
 warm flags), computed the way a trading host would: one kline in, one signal out, with
 incremental state instead of a recomputation over history. The closes live in a ring
-buffer (the return features read ``close[t - lag]`` from it), the volume window is a
-running sum (one add and one subtract per kline); the features, every dense layer with
+buffer (the candle features read ``close[t - 1]`` from it, the returns ``close[t - lag]``),
+the volume window is a running sum (one add and one subtract per kline) kept with the
+previous kline's sum, the window the volume feature divides by; the features, every dense layer with
 its requantization and clamp, and the argmax are compiled with Numba ``@njit``. Nothing
 is specialised to one artifact: any :class:`sw.spec.features.FeatureSpec` and any layer
 sizes run through the same compiled code, which reads the model from :class:`Tables`.
@@ -38,7 +39,7 @@ import numpy as np
 from numba import njit
 
 from sw.spec.artifact import INT32, QuantizedModel
-from sw.spec.features import FEATURE_LIMIT, LAGS
+from sw.spec.features import FEATURE_LIMIT, FeatureSpec
 from sw.spec.golden import AccumulatorOverflow, Outputs
 from sw.spec.klines import Klines
 
@@ -56,12 +57,13 @@ class Tables(NamedTuple):
     """A model as int64 arrays: what the compiled loop (and the C loop of
     :mod:`sim.software_bench`, field for field) reads.
 
-    ``features[f]`` is (kind from :data:`KINDS`, shift, lag of a return feature);
+    ``features[f]`` is (kind from :data:`KINDS`, shift, klines of history it needs: the
+    lag of the close it divides by, ``W + 1`` for ``volume``);
     ``layers[k]`` (inputs, outputs, output zero-point, lowest output code);
     ``weights[k, j, i]`` the weight from input ``i`` to output ``j`` of layer ``k`` and
     ``channels[k, j]`` that output's (bias, multiplier, requantization shift), zero-padded
     to the widest layer. The closes' ring buffer has ``ring_mask + 1`` entries, a power of
-    two above the longest lag.
+    two above the longest lag of a close.
     """
     volume_window: int
     warmup: int
@@ -74,7 +76,8 @@ class Tables(NamedTuple):
 
 class State(NamedTuple):
     """What the stream remembers: ``counters`` = (klines seen, sum of the last
-    ``volume_window`` volumes), ring buffers of closes and volumes, and the activations
+    ``volume_window`` volumes, that sum one kline earlier), ring buffers of closes and
+    volumes, and the activations
     of the kline in flight: ``act[0]`` the feature codes, ``act[k + 1]`` layer ``k``'s
     outputs."""
     counters: np.ndarray
@@ -85,9 +88,8 @@ class State(NamedTuple):
 
 def tables(model: QuantizedModel) -> Tables:
     spec, layers = model.features, model.layers
-    lags = [LAGS.get(name, 0) for name in spec.names]
     ring = 2
-    while ring <= max(lags):
+    while ring <= max(close_lags(spec), default=0):
         ring *= 2
     width = max(len(spec.names), *(layer.outputs for layer in layers))
     weights = np.zeros((len(layers), width, width), np.int64)
@@ -97,15 +99,20 @@ def tables(model: QuantizedModel) -> Tables:
         channels[k, :layer.outputs] = np.stack([layer.bias, layer.multiplier, layer.shift], 1)
     return Tables(
         spec.volume_window, spec.warmup_klines, ring - 1,
-        np.array([(KINDS[n], s, lag) for n, s, lag in zip(spec.names, spec.shifts, lags)],
-                 np.int64),
+        np.array([(KINDS[n], shift, spec.history[n]) for n, shift in
+                  zip(spec.names, spec.shifts)], np.int64),
         np.array([(l.inputs, l.outputs, l.output_zero_point, l.output_min) for l in layers],
                  np.int64),
         weights, channels)
 
 
+def close_lags(spec: FeatureSpec) -> list:
+    """How far back each feature but ``volume`` reads the close it divides by."""
+    return [need for name, need in spec.history.items() if name != "volume"]
+
+
 def new_state(t: Tables) -> State:
-    return State(np.zeros(2, np.int64), np.zeros(t.ring_mask + 1, np.int64),
+    return State(np.zeros(3, np.int64), np.zeros(t.ring_mask + 1, np.int64),
                  np.zeros(t.volume_window, np.int64),
                  np.zeros((len(t.layers) + 1, t.weights.shape[1]), np.int64))
 
@@ -151,26 +158,28 @@ def stream(volume_window, warmup, ring_mask, features, layers, weights, channels
         link = (signal | start) & zero if dependent else 0
         o, h, l = klines[n, 0] + link, klines[n, 1] + link, klines[n, 2] + link
         c, v = klines[n, 3] + link, klines[n, 4] + link
-        seen, volume_sum = counters[0], counters[1]
+        seen, volume_sum, previous_sum = counters[0], counters[1], counters[2]
         for f in range(features.shape[0]):
-            kind, shift, q = features[f, 0], features[f, 1], 0
-            if kind == RETURN:
-                if seen >= features[f, 2]:
-                    past = closes[(seen - features[f, 2]) & ring_mask]
-                    q = code(c - past, past, shift)
-            elif kind == VOLUME:
-                if seen >= volume_window and volume_sum > 0:
-                    q = code(volume_window * v - volume_sum, volume_sum, shift)
-            elif kind == BODY:
-                q = code(c - o, o, shift)
-            elif kind == RANGE:
-                q = code(h - l, o, shift)
-            elif kind == UPPER_WICK:
-                q = code(h - max(o, c), o, shift)
-            else:
-                q = code(min(o, c) - l, o, shift)
+            kind, shift, need, q = features[f, 0], features[f, 1], features[f, 2], 0
+            if seen >= need:
+                if kind == VOLUME:
+                    if previous_sum > 0:
+                        q = code(volume_window * v - previous_sum, previous_sum, shift)
+                else:
+                    past = closes[(seen - need) & ring_mask]
+                    if kind == RETURN:
+                        q = code(c - past, past, shift)
+                    elif kind == BODY:
+                        q = code(c - o, past, shift)
+                    elif kind == RANGE:
+                        q = code(h - l, past, shift)
+                    elif kind == UPPER_WICK:
+                        q = code(h - max(o, c), past, shift)
+                    else:
+                        q = code(min(o, c) - l, past, shift)
             act[0, f] = q
         slot = seen & (volume_window - 1)
+        counters[2] = volume_sum
         counters[1] = volume_sum + v - volumes[slot]
         volumes[slot] = v
         closes[seen & ring_mask] = c
