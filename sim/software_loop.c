@@ -80,8 +80,11 @@ int64_t stream(const tables_t *t, const state_t *s, const int64_t *klines, int64
             for (int64_t j = 0; j < layer[1]; j++) {
                 const int64_t *w = t->weights + (k * width + j) * width;
                 const int64_t *channel = t->channels + 3 * (k * width + j);
-                int64_t acc = channel[0];
-                for (int64_t m = 0; m < layer[0]; m++) acc += w[m] * x[m];
+                int64_t acc = channel[0], m = 0;
+                for (; m + 4 <= layer[0]; m += 4)
+                    acc += w[m] * x[m] + w[m + 1] * x[m + 1] + w[m + 2] * x[m + 2]
+                         + w[m + 3] * x[m + 3];
+                for (; m < layer[0]; m++) acc += w[m] * x[m];
                 if (acc < INT32_MIN || acc > INT32_MAX) return -1;
                 int64_t shift = channel[2];
                 int64_t r = layer[2] + ((acc * channel[1] + ((int64_t)1 << (shift - 1))) >> shift);
