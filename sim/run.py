@@ -7,9 +7,10 @@
 Exports the core's Verilog for the model (:mod:`hw.flow.export`) into
 ``<build>/<config>/``, streams the file through it with :mod:`sim.core_bench` on Icarus
 Verilog (random backpressure, a reset mid-stream, every output checked against
-``sw.spec.golden``), times the software reference on this machine (klines spread over the
-whole file, whatever ``--limit``), and writes
-``latency.json``, ``latency.md`` and ``latency.png`` under ``--reports``.
+``sw.spec.golden``), times the software reference on this machine on the whole file,
+whatever ``--limit`` (the compiled reference :mod:`sw.spec.compiled` on every kline, the
+NumPy golden and float models on klines spread over it), and writes ``latency.json``,
+``latency.md`` and ``latency.png`` under ``--reports`` (:mod:`sim.report`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from hw.flow.export import export
+from hw.flow.export import TOP, export
 from sim import report
 from sim.core_bench import MIN_KLINES
 from sim.runner import ROOT, SimulationError, run_bench, waves_path
@@ -114,23 +115,23 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         results = json.loads(measured.read_text())
+        results["core"] = json.loads((build_dir / f"{TOP}.json").read_text())
     results["simulation_s"] = time.monotonic() - start
     # on the whole file: a short --limit may leave no kline with the history features need
-    print(f"timing the software reference on "
+    print(f"timing the compiled reference on {len(everything):,} klines and NumPy on "
           f"{min(report.SOFTWARE_SAMPLES, len(everything) - history)} klines of the file")
-    timings = report.software_timings(model, everything)
+    timings = {**report.compiled_timings(model, everything),
+               **report.numpy_timings(model, everything)}
     about = {"config": args.config, "data": str(args.data), "model": str(args.model),
-             "scheme": scheme_name(model), "simulation_s": results["simulation_s"]}
+             "scheme": scheme(model), "simulation_s": results["simulation_s"]}
     latency = report.latency_report(results, timings,
                                     report.board_clock(ROOT / "build", args.config),
                                     about)
     paths = report.write(latency, results, timings, args.reports)
     print(f"{latency['klines']:,} klines, {latency['mismatches']} mismatches; latency "
-          f"{latency['nostall_latency_cycles']['median']:g} cycles without stalls (declared "
-          f"{latency['declared_latency']}), II {latency['ii']} (declared "
-          f"{latency['declared_ii']}); {latency['hw_latency_ns']:.1f} ns at "
-          f"{latency['clock_mhz']:.2f} MHz ({latency['clock_source']}) vs "
-          f"{latency['sw_float_us']:.1f} µs sw_float: {latency['speedup_vs_sw_float']:,.0f}×; "
+          f"measured {report.fmt(latency['measured_latency_cycles'])} cycles without stalls, "
+          f"II {latency['measured_ii']} (declared {latency['latency_cycles']} and "
+          f"{latency['ii']}); {report.headline(latency)}; clock {latency['clock_source']}; "
           f"simulated in {results['simulation_s']:.1f} s")
     print("reports: " + ", ".join(str(p) for p in paths.values()))
     if args.waves:
@@ -151,9 +152,10 @@ def probability(text: str) -> float:
     return value
 
 
-def scheme_name(model) -> str:
-    scheme = model.meta.get("scheme", "unknown")
-    return scheme.get("name", "unknown") if isinstance(scheme, dict) else str(scheme)
+def scheme(model) -> dict:
+    """The model's quantization scheme as a dict with at least ``name``."""
+    value = model.meta.get("scheme", "unknown")
+    return {"name": "unknown", **value} if isinstance(value, dict) else {"name": str(value)}
 
 
 if __name__ == "__main__":
