@@ -2,10 +2,11 @@
 
     python -m sw.train --data ../shared/data/bybit/BTCUSDT_linear_5m.csv \\
         [--out build/model] [--reports build/reports] [--hidden 16] \\
-        [--weight-bits 8|4|1] [--epochs N] [--seed S]
+        [--weight-bits 8|4|1] [--epochs N] [--seed S] [--label NAME]
 
 Exported schemes (:data:`EXPORT`): ``8`` INT8 weights per-channel PTQ (default), ``4`` INT4
-weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout.
+weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout. Labels
+(``--label``): :data:`sw.learn.labels.LABELS`, all with the classes down / flat / up.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from sw.data.load import load
-from sw.learn.model import CLASSES, LABEL, MLP, Dataset, fit, prepare
+from sw.learn.labels import DEFAULT_LABEL, LABELS
+from sw.learn.model import CLASSES, MLP, Dataset, fit, prepare
 from sw.learn.quant import FakeQuant, Scheme, ptq, qat, to_integer_model
 from sw.spec import golden
 from sw.spec.artifact import ArtifactError, QuantizedModel, save
@@ -81,13 +83,13 @@ def test_accuracy(dataset: Dataset, artifact: QuantizedModel) -> float:
 
 
 def train(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=None,
-          progress=True) -> Trained:
+          progress=True, label=DEFAULT_LABEL) -> Trained:
     if weight_bits not in EXPORT:
         raise ValueError(f"weight_bits {weight_bits!r} is not one of {tuple(EXPORT)}")
     if not hidden or min(hidden) < 1:
         raise ValueError(f"hidden {hidden!r}: give one or more positive layer sizes")
     epochs = epochs or DEFAULT_EPOCHS
-    dataset = prepare(klines)
+    dataset = prepare(klines, label=label)
     fp32 = fit_fp32(dataset, hidden, seed, epochs, progress)
     scheme = EXPORT[weight_bits]
     weights, quantizer = quantize_scheme(dataset, fp32, scheme, seed, epochs, progress)
@@ -96,7 +98,7 @@ def train(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=N
         "data": {"source": klines.source, "synthetic": bool(klines.synthetic),
                  "symbol": klines.instrument.symbol, "category": klines.instrument.category,
                  "interval": klines.interval, "klines": len(klines)},
-        "label": {"definition": LABEL, "thresholds": list(dataset.thresholds)},
+        "label": dataset.label.to_json(dataset.thresholds),
         "split": dataset.sizes(),
         "training": {"hidden": list(hidden), "epochs": epochs, "seed": seed,
                      "optimizer": "adam"},
@@ -108,9 +110,9 @@ def train(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=N
 
 
 def train_model(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=None,
-                progress=True) -> QuantizedModel:
+                progress=True, label=DEFAULT_LABEL) -> QuantizedModel:
     """Train, quantize and return the integer model (the artifact, not yet saved)."""
-    return train(klines, tuple(hidden), weight_bits, seed, epochs, progress).artifact
+    return train(klines, tuple(hidden), weight_bits, seed, epochs, progress, label).artifact
 
 
 def parse_hidden(text: str) -> tuple:
@@ -134,13 +136,17 @@ def main(argv=None) -> int:
     parser.add_argument("--weight-bits", type=int, choices=sorted(EXPORT), default=8)
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", choices=list(LABELS), default=DEFAULT_LABEL,
+                        help=f"what the model calls (default {DEFAULT_LABEL}; "
+                             "python -m sw.backtest says why)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
     from sw.learn import precision
     try:
         klines = load(args.data)
-        trained = train(klines, args.hidden, args.weight_bits, args.seed, args.epochs)
+        trained = train(klines, args.hidden, args.weight_bits, args.seed, args.epochs,
+                        label=args.label)
         path = save(trained.artifact, Path(args.out) / "model.json")
         report = precision.write(precision.measure(trained), args.reports)
     except (KlineError, ArtifactError, ValueError, OSError) as error:
