@@ -103,4 +103,4 @@ LABELS = {label.name: label for label in (
           f"round trip (+{2 * TAKER_FEE:.3%}), down below -{2 * TAKER_FEE:.3%}, flat between",
           horizon=6, band=2 * TAKER_FEE),
 )}
-DEFAULT_LABEL = "terciles"
+DEFAULT_LABEL = "cost-aware-6"
