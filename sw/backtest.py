@@ -2,14 +2,14 @@
 
     python -m sw.backtest --data ../shared/data/bybit/BTCUSDT_linear_5m.csv [--model DIR]
         [--maker-fee 0.0002] [--taker-fee 0.00055] [--slippage-bp 0] [--walk-forward]
-        [--label NAME] [--epochs N] [--seed S] [--reports build/reports]
+        [--label NAME] [--epochs N] [--seed S] [--train-days 30] [--reports build/reports]
 
 Trains on the file's chronological split as ``python -m sw.train`` does and trades the test
 split with every scheme of the precision report, the exported hardware model (its signal
 from ``sw.spec.golden.run``; with ``--model``, that artifact's) and the baselines (buy and
 hold, always flat, majority class, persistence, a volatility rule, random). With
-``--walk-forward``, also retrains per day over the whole file (30 training days, one test
-day) and compares the labels. Writes ``backtest.json``, ``backtest.md`` and
+``--walk-forward``, also retrains per day over the whole file (``--train-days`` training
+days, one test day) and compares the labels. Writes ``backtest.json``, ``backtest.md`` and
 ``backtest.png`` under ``--reports``; progress goes to stderr. See
 :mod:`sw.learn.backtest.run` for the definitions.
 """
@@ -21,7 +21,7 @@ import time
 
 from sw import cli
 from sw.data.load import load
-from sw.learn.backtest import report, run
+from sw.learn.backtest import report, run, walk
 from sw.learn.labels import DEFAULT_LABEL, LABELS, MAKER_FEE, TAKER_FEE
 from sw.learn.train import DEFAULT_EPOCHS, EXPORT
 from sw.spec.artifact import ArtifactError
@@ -36,9 +36,11 @@ def settings_of(args, model) -> run.Settings:
     """The run's settings: the options, and with ``--model`` that artifact's scheme, shape,
     training and label (an explicit ``--label`` must agree with it)."""
     costs = run.Costs(args.maker_fee, args.taker_fee, args.slippage_bp)
+    plan = walk.Plan(train_days=args.train_days)
     if model is None:
-        return run.Settings(label=LABELS[args.label or DEFAULT_LABEL], epochs=args.epochs,
-                            seed=args.seed, costs=costs)
+        return run.Settings(label=LABELS[args.label or DEFAULT_LABEL],
+                            epochs=args.epochs or DEFAULT_EPOCHS, seed=args.seed, costs=costs,
+                            plan=plan)
     name = model.meta.get("scheme", {}).get("name")
     exported = {scheme.name: scheme for scheme in EXPORT.values()}
     if name not in exported:
@@ -51,8 +53,8 @@ def settings_of(args, model) -> run.Settings:
     training = model.meta.get("training", {})
     return run.Settings(label=LABELS[label], exported=exported[name],
                         hidden=tuple(layer.outputs for layer in model.layers[:-1]),
-                        epochs=training.get("epochs", DEFAULT_EPOCHS),
-                        seed=training.get("seed", 0), costs=costs)
+                        epochs=args.epochs or training.get("epochs", DEFAULT_EPOCHS),
+                        seed=training.get("seed", 0), costs=costs, plan=plan)
 
 
 def main(argv=None) -> int:
@@ -74,9 +76,12 @@ def backtest(argv=None) -> int:
                         help="retrain per day over the whole file, and compare the labels")
     parser.add_argument("--label", choices=list(LABELS),
                         help=f"label to train on (default {DEFAULT_LABEL}, or --model's)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                        help="training epochs of every model (default %(default)s)")
+    parser.add_argument("--epochs", type=int,
+                        help=f"training epochs of every model (default {DEFAULT_EPOCHS}, "
+                             "or --model's)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (test split)")
+    parser.add_argument("--train-days", type=int, default=walk.Plan.train_days,
+                        help="walk-forward training window in days (default %(default)s)")
     parser.add_argument("--reports", default="build/reports", help="report directory")
     args = parser.parse_args(argv)
     for option in ("maker_fee", "taker_fee"):
@@ -84,8 +89,8 @@ def backtest(argv=None) -> int:
             parser.error(f"--{option.replace('_', '-')} must be in [0, {MAX_FEE})")
     if args.slippage_bp < 0:
         parser.error("--slippage-bp must not be negative")
-    if args.epochs < 1:
-        parser.error("--epochs must be at least 1")
+    if (args.epochs is not None and args.epochs < 1) or args.train_days < 1:
+        parser.error("--epochs and --train-days must be at least 1")
     klines = load(args.data)
     model = load_model(args.model) if args.model else None
     settings = settings_of(args, model)
@@ -104,8 +109,8 @@ def summary(result: dict) -> None:
     """The headline on stdout: the exported model beside the best baseline."""
     parts = [("test split", result["test"]["best_baseline"]["name"], result["schemes"],
               result["baselines"])]
-    head = result.get("walk_forward", {}).get("pooled", {}).get("headline")
-    if head:
+    head = result.get("walk_forward", {}).get("pooled", {}).get("headline", {})
+    if "best_baseline" in head:
         parts.append(("walk-forward, last third", head["best_baseline"]["name"],
                       head["schemes"], head["baselines"]))
     for where, best, schemes, baselines in parts:

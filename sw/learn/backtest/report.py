@@ -84,7 +84,7 @@ def markdown(report: dict) -> str:
         "",
     ]
     wf = report.get("walk_forward")
-    if wf and "headline" in wf["pooled"]:
+    if wf and {"selection", "headline"} <= set(wf["pooled"]):
         lines += walk_forward_lines(wf)
     best = by_name(report["baselines"])[test["best_baseline"]["name"]]
     lines += [
@@ -149,10 +149,11 @@ def walk_forward_lines(wf: dict) -> list[str]:
         "| headline net taker | headline net maker | headline in market |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for c in labels["candidates"]:
+    for c in (c for c in labels["candidates"] if "selection" in c):
         sel, hl = c["selection"][0], c["headline"][0]
         lines.append(f"| {c['name']} | {c['horizon_klines']} | "
-                     f"{'yes' if c['eligible'] else 'no'} | {cell(sel['net_return_taker'], 'ret')} "
+                     f"{'yes' if c['eligible'] else 'no'} | "
+                     f"{cell(sel['net_return_taker'], 'ret')} "
                      f"| {sel['time_in_market']:.1%} | {cell(hl['net_return_taker'], 'ret')} "
                      f"| {cell(hl['net_return_maker'], 'ret')} | {hl['time_in_market']:.1%} |")
     spread = wf["spread"]["net_return_taker"]
@@ -189,6 +190,7 @@ def plot(report: dict) -> bytes:
     import matplotlib.pyplot as plt
     wf = report.get("walk_forward")
     head = wf["pooled"].get("headline") if wf else None
+    head = head if head and "equity" in head else None
     fig, axes = plt.subplots(2, 2, figsize=(15, 10))
     equity = head["equity"] if head else report["test"]["equity"]
     where = "walk-forward, last third" if head else "test split"
@@ -215,7 +217,7 @@ def plot(report: dict) -> bytes:
     ax.set_xlabel("%")
     ax.set_title(f"Net return by scheme and baseline ({where})")
     ax.legend()
-    if wf:
+    if head:
         folds_plot(axes[1][0], wf)
         labels_plot(axes[1][1], wf)
     else:

@@ -25,7 +25,7 @@ import numpy as np
 from sw.learn.backtest import pnl, schemes, stats, walk
 from sw.learn.backtest.baselines import Baselines
 from sw.learn.backtest.pnl import Market
-from sw.learn.labels import LABELS, MAKER_FEE, TAKER_FEE, Label
+from sw.learn.labels import DEFAULT_LABEL, LABELS, MAKER_FEE, TAKER_FEE, Label
 from sw.learn.model import prepare
 from sw.learn.precision import SCHEMES
 from sw.learn.quant import Scheme
@@ -61,7 +61,7 @@ class Costs:
 
 @dataclass(frozen=True)
 class Settings:
-    label: Label = LABELS["terciles"]
+    label: Label = LABELS[DEFAULT_LABEL]
     exported: Scheme = EXPORT[8]
     hidden: tuple = DEFAULT_HIDDEN
     epochs: int = DEFAULT_EPOCHS
@@ -71,14 +71,15 @@ class Settings:
 
 
 def rows(signals: dict, market: Market, y: np.ndarray, costs: Costs, parts=(),
-         **about) -> tuple[dict, list]:
+         about: dict | None = None) -> tuple[dict, list]:
     """Report rows (name -> row) of each signal on one account, and of its ``parts``; a
-    batch of signals (random) gives the median of each figure."""
+    batch of signals (random) gives the median of each figure. ``about[name]`` adds to a
+    row."""
     whole, pieces = {}, [{} for _ in parts]
     for name, signal in signals.items():
         figures, sliced = pnl.account(signal, market, y, costs.maker, costs.taker, parts)
         summarise = pnl.row if np.ndim(signal) == 1 else pnl.median_row
-        extra = about.get(name, {})
+        extra = (about or {}).get(name, {})
         whole[name] = summarise(figures, name=name, **extra)
         for piece, part in zip(pieces, sliced):
             piece[name] = summarise(part, name=name, **extra)
@@ -133,7 +134,8 @@ def backtest(klines: Klines, settings: Settings, model: QuantizedModel | None = 
     baselines = Baselines.fit(klines, data)
     market, y = Market.of(klines, test), data.y[test]
     base_signals = baselines.signals(klines, test, settings.seed)
-    table, _ = rows(signals, market, y, settings.costs, **scheme_about(settings.exported, model))
+    table, _ = rows(signals, market, y, settings.costs,
+                    about=scheme_about(settings.exported, model))
     base_table, _ = rows(base_signals, market, y, settings.costs)
     on_train, _ = rows({name: s for name, s in baselines.signals(klines, train).items()
                         if name in CANDIDATES}, Market.of(klines, train), data.y[train],
@@ -227,7 +229,7 @@ def walk_forward(klines: Klines, settings: Settings, say=None) -> dict:
     pooled = Pooled.of(results)
     about = scheme_about(settings.exported)
     market, y, parts = pooled.market, pooled.y, pooled.folds()
-    _, fold_schemes = rows(pooled.signals, market, y, costs, parts, **about)
+    _, fold_schemes = rows(pooled.signals, market, y, costs, parts, about)
     _, fold_seeds = rows(seed_signals(pooled), market, y, costs, parts)
     _, fold_baselines = rows(pooled.baselines, market, y, costs, parts)
     folds = [{"fold": r.fold.number, "test_day": iso(r.fold.day * pnl.DAY_MS)[:10],
@@ -264,7 +266,8 @@ def pooled_part(pooled: Pooled, name: str, costs: Costs, about: dict) -> dict:
     part = slice(None) if name == "all" else pooled.part(name)
     market, y = pooled.market[part], pooled.y[part]
     folds = [r for r in pooled.results if name == "all" or r.fold.part == name]
-    table, _ = rows({n: s[part] for n, s in pooled.signals.items()}, market, y, costs, **about)
+    table, _ = rows({n: s[part] for n, s in pooled.signals.items()}, market, y, costs,
+                    about=about)
     seeds, _ = rows(seed_signals(pooled, part), market, y, costs)
     baselines, _ = rows({n: s[..., part] for n, s in pooled.baselines.items()}, market, y, costs)
     return {"folds": len(folds), "first_day": iso(folds[0].fold.day * pnl.DAY_MS)[:10],
