@@ -17,7 +17,8 @@ Phases, one stream:
 
 Afterwards the bench idles for twice the declared latency and II (plus 8 cycles) and
 checks that nothing more comes out. Latency is counted in cycles from input handshake to
-output handshake. The stream needs :data:`MIN_KLINES` klines at least.
+output handshake. The results also hold what the core emitted, per segment (``emitted``:
+signal and warm flag of each output), so that a backtest can trade on them. The stream needs :data:`MIN_KLINES` klines at least.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from sim.bench import Bench, Checked, Segment, check
+from sim.bench import Bench, Checked, Segment, check, decode
 from sim.runner import bench_settings
 from sw.data.load import load as load_klines
 from sw.spec.artifact import load as load_model
@@ -52,6 +53,14 @@ def plan(settings: dict, n: int) -> tuple[int, int]:
                          f"at full rate; the bench needs {MIN_FULL_RATE} (at least "
                          f"{MIN_KLINES} klines with the reset halfway)")
     return full_rate, reset_at
+
+
+def emitted_signals(segment: Segment, classes: int) -> dict:
+    """What the core emitted for a segment: its signal and warm flag per output, in order
+    (output ``i`` is kline ``first_kline + i``), for whoever trades on them."""
+    signal, _, warm = decode([payload for _, payload in segment.outputs], classes)
+    return {"segment": segment.name, "first_kline": segment.first_index,
+            "signal": signal.tolist(), "warm": warm.tolist()}
 
 
 @cocotb.test()
@@ -90,6 +99,7 @@ async def stream_kline_file(dut):
     total = Checked()
     for segment in segments:
         total.add(check(model, segment))
+    emitted = [emitted_signals(segment, len(model.classes)) for segment in segments]
     results = {
         "klines": n,
         "outputs": total.outputs,
@@ -108,6 +118,7 @@ async def stream_kline_file(dut):
         "seed": settings.get("seed", 0),
         "gap_probability": gap,
         "stall_probability": stall,
+        "emitted": emitted,
     }
     Path(settings["results"]).write_text(json.dumps(results))
 

@@ -34,6 +34,7 @@ TOOLS = {
     "build": "hw.build",
     "sim": "sim.run",
     "host": "sw.host",
+    "backtest": "sw.backtest",
 }
 
 

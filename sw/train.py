@@ -2,7 +2,7 @@
 
     python -m sw.train --data ../shared/data/bybit/BTCUSDT_linear_5m.csv \\
         [--out build/model] [--reports build/reports] [--hidden 16] \\
-        [--weight-bits 8|4|1] [--epochs N] [--seed S]
+        [--weight-bits 8|4|1] [--epochs N] [--seed S] [--label NAME]
 
 Training itself is :mod:`sw.learn.train`; the report :mod:`sw.learn.precision`. Per-epoch
 progress goes to stderr; the artifact and report paths to stdout.
@@ -17,6 +17,7 @@ from pathlib import Path
 from sw import cli
 from sw.data.load import load
 from sw.learn import precision
+from sw.learn.labels import DEFAULT_LABEL, LABELS
 from sw.learn.train import DEFAULT_EPOCHS, DEFAULT_HIDDEN, EXPORT, train
 from sw.spec.artifact import ArtifactError, save
 from sw.spec.klines import KlineError
@@ -43,11 +44,15 @@ def command(argv) -> int:
     parser.add_argument("--weight-bits", type=int, choices=sorted(EXPORT), default=8)
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", choices=list(LABELS), default=DEFAULT_LABEL,
+                        help=f"what the model calls (default {DEFAULT_LABEL}; "
+                             "python -m sw.backtest says why)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
     klines = load(args.data)
-    trained = train(klines, args.hidden, args.weight_bits, args.seed, args.epochs)
+    trained = train(klines, args.hidden, args.weight_bits, args.seed, args.epochs,
+                    label=args.label)
     path = save(trained.artifact, Path(args.out) / "model.json")
     report = precision.write(precision.measure(trained), args.reports)
     meta = trained.artifact.meta

@@ -1,12 +1,13 @@
 """The float model: a NumPy MLP trained on the next candle's direction.
 
-Label (:data:`LABEL`): for kline ``t`` the class of the *next* candle's body ratio
-``r = (close[t+1] - open[t+1]) / open[t+1]``: ``down`` if ``r <= t1``, ``flat`` if
-``t1 < r <= t2``, ``up`` if ``r > t2``, where ``t1, t2`` are the terciles of ``r`` over
-the training split (so the training classes are balanced). The last kline has no label.
+Label: one of :data:`sw.learn.labels.LABELS` (default
+:data:`~sw.learn.labels.DEFAULT_LABEL`), three classes down / flat / up of a return after
+kline ``t``, its thresholds fitted on the training split. The last klines have no label.
 
 Split (:func:`prepare`): the klines that are warm (every feature has its history) and
-labelled are cut chronologically into train / validation / test (70/15/15). Unless a spec
+labelled are cut chronologically into train / validation / test (70/15/15). A label over
+``h`` candles drops the last ``h - 1`` klines of train and of validation, whose labels
+would be known only after the next part's first kline (a purge; none for ``h = 1``). Unless a spec
 is given, the feature gains are calibrated (:func:`sw.spec.features.calibrate`) on the klines the
 training part is computed from: every kline from the first (warm-up klines included, for
 the features they define) up to the last training kline ``t``, and kline ``t + 1``, whose
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sw.learn.labels import DEFAULT_LABEL, LABELS, Label, classes
 from sw.spec.artifact import CLASSES
 from sw.spec.features import (
     FEATURE_LIMIT,
@@ -39,8 +41,6 @@ from sw.spec.features import (
 )
 from sw.spec.klines import Klines
 
-LABEL = ("class of the next candle's (close - open) / open: down <= t1 < flat <= t2 < up, "
-         "t1 and t2 the terciles over the training split")
 SPLIT = (0.70, 0.15, 0.15)
 
 
@@ -52,7 +52,8 @@ class Dataset:
     x_int: np.ndarray        # [n, features] INT8 codes (the integer spec)
     y: np.ndarray            # [n] class index, -1 where there is no label
     splits: dict             # name -> kline indices, oldest first
-    thresholds: tuple        # (t1, t2) on the next body ratio
+    thresholds: tuple        # (t1, t2) on the label's return
+    label: Label = LABELS[DEFAULT_LABEL]
     source: str = ""
     synthetic: bool = False
 
@@ -67,27 +68,33 @@ class Dataset:
         return {name: int(len(index)) for name, index in self.splits.items()}
 
 
-def next_body_ratio(klines: Klines) -> np.ndarray:
-    """``r[t]`` of the label; NaN for the last kline."""
-    o, c = klines.open.astype(float), klines.close.astype(float)
-    return np.append((c[1:] - o[1:]) / o[1:], np.nan)
-
-
-def prepare(klines: Klines, spec: FeatureSpec | None = None, split=SPLIT) -> Dataset:
-    usable = np.flatnonzero(warm(klines, spec or FeatureSpec())[:-1])
+def prepare(klines: Klines, spec: FeatureSpec | None = None, split=SPLIT,
+            label: Label | str = DEFAULT_LABEL) -> Dataset:
+    """Features, labels and the chronological split (proportions ``split``) of ``klines``."""
+    label = LABELS[label] if isinstance(label, str) else label
+    usable = np.flatnonzero(warm(klines, spec or FeatureSpec()) & ~np.isnan(label.future(klines)))
     if len(usable) < 30:
         raise ValueError(f"{klines.source or 'klines'}: {len(klines)} klines leave "
                          f"{len(usable)} warm labelled ones; need at least 30")
     ends = np.cumsum(np.round(np.array(split) / sum(split) * len(usable)).astype(int))
-    train, val, test = np.split(usable, ends[:2])
+    return split_dataset(klines, *np.split(usable, ends[:2]), spec=spec, label=label)
+
+
+def split_dataset(klines: Klines, train: np.ndarray, val: np.ndarray, test: np.ndarray,
+                  spec: FeatureSpec | None = None, label: Label = LABELS[DEFAULT_LABEL]
+                  ) -> Dataset:
+    """Features and labels of ``klines`` with a given chronological split (kline indices,
+    warm; train and validation labelled): the purge, the feature gains (unless ``spec``)
+    and the label thresholds as the module docstring says."""
+    if len(val) and len(test):
+        train, val = train[train + label.horizon <= val[0]], val[val + label.horizon <= test[0]]
     if spec is None:   # klines 0 .. train[-1] + 1: see the module docstring
         spec = calibrate(klines[:int(train[-1]) + 2])
-    r = next_body_ratio(klines)
-    t1, t2 = np.quantile(r[train], [1 / 3, 2 / 3])
-    y = np.where(np.isnan(r), -1, (r > t1).astype(int) + (r > t2))
-    return Dataset(spec, features_float(klines, spec), features_int(klines, spec), y,
-                   {"train": train, "val": val, "test": test}, (float(t1), float(t2)),
-                   klines.source, klines.synthetic)
+    r = label.future(klines)
+    thresholds = label.fit(r[train])
+    return Dataset(spec, features_float(klines, spec), features_int(klines, spec),
+                   classes(r, thresholds), {"train": train, "val": val, "test": test},
+                   thresholds, label, klines.source, klines.synthetic)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 is its command line).
 
 Exported schemes (:data:`EXPORT`): ``8`` INT8 weights per-channel PTQ (default), ``4`` INT4
-weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout.
+weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout. Labels
+(``--label``): :data:`sw.learn.labels.LABELS`, all with the classes down / flat / up.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sw.learn.model import CLASSES, LABEL, MLP, Dataset, fit, prepare
+from sw.learn.labels import DEFAULT_LABEL
+from sw.learn.model import CLASSES, MLP, Dataset, fit, prepare
 from sw.learn.quant import FakeQuant, Scheme, ptq, qat, to_integer_model
 from sw.spec import golden
 from sw.spec.artifact import QuantizedModel
@@ -74,13 +76,13 @@ def test_accuracy(dataset: Dataset, artifact: QuantizedModel) -> float:
 
 
 def train(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=None,
-          progress=True) -> Trained:
+          progress=True, label=DEFAULT_LABEL) -> Trained:
     if weight_bits not in EXPORT:
         raise ValueError(f"weight_bits {weight_bits!r} is not one of {tuple(EXPORT)}")
     if not hidden or min(hidden) < 1:
         raise ValueError(f"hidden {hidden!r}: give one or more positive layer sizes")
     epochs = epochs or DEFAULT_EPOCHS
-    dataset = prepare(klines)
+    dataset = prepare(klines, label=label)
     fp32 = fit_fp32(dataset, hidden, seed, epochs, progress)
     scheme = EXPORT[weight_bits]
     weights, quantizer = quantize_scheme(dataset, fp32, scheme, seed, epochs, progress)
@@ -89,7 +91,7 @@ def train(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=N
         "data": {"source": klines.source, "synthetic": bool(klines.synthetic),
                  "symbol": klines.instrument.symbol, "category": klines.instrument.category,
                  "interval": klines.interval, "klines": len(klines)},
-        "label": {"definition": LABEL, "thresholds": list(dataset.thresholds)},
+        "label": dataset.label.to_json(dataset.thresholds),
         "split": dataset.sizes(),
         "training": {"hidden": list(hidden), "epochs": epochs, "seed": seed,
                      "optimizer": "adam"},
@@ -101,6 +103,6 @@ def train(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=N
 
 
 def train_model(klines: Klines, hidden=DEFAULT_HIDDEN, weight_bits=8, seed=0, epochs=None,
-                progress=True) -> QuantizedModel:
+                progress=True, label=DEFAULT_LABEL) -> QuantizedModel:
     """Train, quantize and return the integer model (the artifact, not yet saved)."""
-    return train(klines, tuple(hidden), weight_bits, seed, epochs, progress).artifact
+    return train(klines, tuple(hidden), weight_bits, seed, epochs, progress, label).artifact

@@ -9,8 +9,9 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_write(path):
-    """A text handle whose content replaces ``path`` only when the block ends normally.
+def atomic_write(path, binary: bool = False):
+    """A text handle (a bytes one with ``binary``) whose content replaces ``path`` only when
+    the block ends normally.
 
     The text goes to a temporary file beside ``path`` (same file system), is flushed and
     fsynced, then ``os.replace``\\ d over ``path``: a reader sees the old file or the whole
@@ -19,8 +20,8 @@ def atomic_write(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
+    handle = tempfile.NamedTemporaryFile("wb" if binary else "w", dir=path.parent,
+                                         prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
         with handle:
             yield handle

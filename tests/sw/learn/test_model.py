@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from sw.learn.labels import LABELS
 from sw.learn.model import (
     MLP,
     class_weights,
     fit,
     loss_and_grad,
-    next_body_ratio,
     prepare,
 )
 from sw.spec.features import FeatureSpec
@@ -90,7 +90,7 @@ def test_soft_targets_replace_labels():
 
 
 def test_labels_and_chronological_split(klines_5m):
-    data = prepare(klines_5m)
+    data = prepare(klines_5m, label="terciles")
     train, val, test = (data.splits[k] for k in ("train", "val", "test"))
     assert train[0] == FeatureSpec().warmup_klines   # warm-up klines excluded
     assert train[-1] < val[0] and val[-1] < test[0]  # chronological, disjoint
@@ -99,7 +99,7 @@ def test_labels_and_chronological_split(klines_5m):
     assert len(train) / (len(train) + len(val) + len(test)) == pytest.approx(0.7, abs=0.01)
     counts = np.bincount(data.y[train], minlength=3)
     assert counts.max() - counts.min() <= 0.01 * len(train)   # terciles: balanced
-    r = next_body_ratio(klines_5m)
+    r = LABELS["terciles"].future(klines_5m)
     t1, t2 = data.thresholds
     assert t1 < 0 < t2
     index = test[:500]

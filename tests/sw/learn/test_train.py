@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sw.learn import precision
+from sw.learn.labels import DEFAULT_LABEL, LABELS
 from sw.learn.train import train
 from sw.spec import schema
 from sw.spec.artifact import to_json
@@ -29,8 +30,10 @@ def test_default_model_is_small_and_described(default_model, klines_5m):
     meta = default_model.meta
     assert meta["scheme"]["name"] == "int8-ptq-per-channel-percentile"
     assert meta["data"]["source"] == klines_5m.source and meta["data"]["synthetic"] is False
-    assert "next candle" in meta["label"]["definition"]
-    assert sum(meta["split"].values()) == len(klines_5m) - default_model.features.warmup_klines - 1
+    assert meta["label"]["name"] == DEFAULT_LABEL and meta["label"]["definition"]
+    h = LABELS[DEFAULT_LABEL].horizon   # h unlabelled klines at the end, h - 1 purged twice
+    assert sum(meta["split"].values()) == (len(klines_5m) - default_model.features.warmup_klines
+                                           - h - 2 * (h - 1))
     assert 0.40 < meta["test_accuracy"] < 0.60
 
 
