@@ -12,7 +12,7 @@ PACKAGES = ("sw", "hw", "sim")
 #: The command-line layer: the modules behind ``python -m ...`` (and their shared
 #: convention, ``sw.cli``) compose anything.
 COMMAND_LINE = {"sw.cli", "sw.fetch", "sw.train", "sw.host", "sw.backtest", "hw.build",
-                "hw.export", "hw.prove", "sim.run"}
+                "hw.export", "hw.prove", "sim.run", "sim.software_bench"}
 #: Layer -> the layers its modules may import (its own included).
 ALLOWED = {
     "sw.spec": {"sw.spec"},
@@ -22,13 +22,6 @@ ALLOWED = {
     "hw.board": {"hw.board", "hw.gateware", "sw.spec"},
     "hw.flow": {"hw.flow", "hw.board", "hw.gateware", "sw.spec"},
     "sim": {"sim", "hw.gateware", "hw.board", "hw.flow", "sw.spec", "sw.data"},
-}
-#: Edges that break a rule today, each with who removes it; the test passes with or
-#: without them, so the fix lands without touching this file (then delete the entry).
-KNOWN = {
-    # the `compiled` branch (issue 12) gives the latency report its software reference
-    # without the float model
-    ("sim.report", "sw.learn.model"),
 }
 
 
@@ -110,9 +103,9 @@ def cycles(graph: dict) -> list:
     return found
 
 
-def violations(graph: dict, known=frozenset()) -> list:
+def violations(graph: dict) -> list:
     """What breaks the rules in ``graph``: modules in no layer, imports a layer does not
-    allow (those in ``known`` excepted) and import cycles, one line each."""
+    allow and import cycles, one line each."""
     found = []
     for module in sorted(graph):
         home = layer(module)
@@ -120,7 +113,7 @@ def violations(graph: dict, known=frozenset()) -> list:
             found.append(f"{module}: in no layer (add it to COMMAND_LINE or a layer of ALLOWED)")
             continue
         for target in sorted(graph[module]):
-            if home == "command line" or (module, target) in known:
+            if home == "command line":
                 continue
             if home == "package":
                 found.append(f"{module} imports {target}: a package's __init__ imports nothing")
@@ -132,7 +125,7 @@ def violations(graph: dict, known=frozenset()) -> list:
 
 
 def test_imports_follow_the_layers():
-    found = violations(import_graph(), KNOWN)
+    found = violations(import_graph())
     assert not found, "\n".join(found)
 
 
@@ -178,14 +171,6 @@ def test_a_cycle_fails():
 def test_a_module_in_no_layer_fails():
     assert violations({"sw.helpers": set()}) == [
         "sw.helpers: in no layer (add it to COMMAND_LINE or a layer of ALLOWED)"]
-
-
-def test_known_violations_are_still_reported_without_the_exception():
-    graph = {"sim.report": {"sw.learn.model"}, "sw.learn.model": set()}
-    assert violations(graph, KNOWN) == []
-    assert violations(graph) == [
-        "sim.report imports sw.learn.model: sim may import only hw.board, hw.flow, "
-        "hw.gateware, sim, sw.data, sw.spec"]
 
 
 def test_the_command_line_composes_anything():
