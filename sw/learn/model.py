@@ -1,4 +1,4 @@
-"""The float model: a NumPy MLP trained on the next candle's direction.
+"""The float model: a NumPy MLP trained to call what follows a kline (down, flat or up).
 
 Label: one of :data:`sw.learn.labels.LABELS` (default
 :data:`~sw.learn.labels.DEFAULT_LABEL`), three classes down / flat / up of a return after
@@ -7,12 +7,13 @@ kline ``t``, its thresholds fitted on the training split. The last klines have n
 Split (:func:`prepare`): the klines that are warm (every feature has its history) and
 labelled are cut chronologically into train / validation / test (70/15/15). A label over
 ``h`` candles drops the last ``h - 1`` klines of train and of validation, whose labels
-would be known only after the next part's first kline (a purge; none for ``h = 1``). Unless a spec
-is given, the feature gains are calibrated (:func:`sw.spec.features.calibrate`) on the klines the
-training part is computed from: every kline from the first (warm-up klines included, for
-the features they define) up to the last training kline ``t``, and kline ``t + 1``, whose
-body is ``t``'s label. Kline ``t + 1`` is also the first validation kline, so its features
-take part in the calibration too.
+would be known only after the next part's first kline (a purge; none for ``h = 1``).
+Unless a spec is given, the feature gains are calibrated
+(:func:`sw.spec.features.calibrate`) on the klines the training part is computed from:
+every kline from the first (warm-up klines included, for the features they define) up to
+the last training kline ``t``, and kline ``t + 1``, which the training labels reach. Kline
+``t + 1`` comes before the validation part or is its first kline, so no later kline takes
+part in the calibration.
 
 The network (:class:`MLP`) is ReLU hidden layers and a linear output trained with softmax
 cross-entropy, Adam or SGD with momentum, on shuffled mini-batches, deterministic for a

@@ -20,7 +20,6 @@ from sw.learn.model import Dataset
 from sw.spec.klines import Klines
 
 RANDOM_DRAWS = 1000
-NAMES = ("buy-and-hold", "always-flat", "majority", "persistence", "volatility-rule", "random")
 DOWN, FLAT, UP = 0, 1, 2
 
 

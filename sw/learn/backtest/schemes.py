@@ -18,7 +18,6 @@ from sw.spec import golden
 from sw.spec.artifact import QuantizedModel
 from sw.spec.klines import Klines
 
-NAMES = ("fp32", "fp16") + tuple(scheme.name for scheme in SCHEMES)
 
 
 def hardware_signal(artifact: QuantizedModel, klines: Klines, index: np.ndarray) -> np.ndarray:
