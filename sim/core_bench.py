@@ -30,7 +30,7 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from sim.bench import Bench, Checked, Segment, check, decode
-from sim.runner import bench_settings
+from sim.runner import CLOCK_NS, bench_settings, timeout_ns
 from sw.data.load import load as load_klines
 from sw.spec.artifact import load as load_model
 
@@ -63,7 +63,19 @@ def emitted_signals(segment: Segment, classes: int) -> dict:
             "signal": signal.tolist(), "warm": warm.tolist()}
 
 
-@cocotb.test()
+def kline_budget(declared: dict) -> int:
+    """Cycles one kline may take, backpressure included, before the bench gives up."""
+    return 64 * declared["latency"] + 64 * declared["ii"] + 1024
+
+
+def deadline_ns(settings: dict) -> int:
+    """The whole stream's deadline: every kline's budget, and two more for the reset and
+    the idle tail."""
+    klines = len(load_klines(settings["data"])[:settings.get("limit")])
+    return (klines + 2) * kline_budget(settings["declared"]) * CLOCK_NS
+
+
+@cocotb.test(timeout_time=timeout_ns(deadline_ns), timeout_unit="ns")
 async def stream_kline_file(dut):
     settings = bench_settings()
     model = load_model(settings["model"])
@@ -75,7 +87,7 @@ async def stream_kline_file(dut):
     rows = klines.rows()
     bench = Bench(dut, settings.get("seed", 0), settings.get("progress_every", 0))
     driver, monitor = bench.driver, bench.monitor
-    budget = 64 * declared["latency"] + 64 * declared["ii"] + 1024
+    budget = kline_budget(declared)
     await bench.start()
 
     fast = await driver.send(rows[:full_rate], 0.0, total=n)

@@ -106,3 +106,9 @@ def run_bench(verilog_files, toplevel: str, test_module: str, build_dir, setting
 def bench_settings() -> dict:
     """Inside a cocotb test: the settings :func:`run_bench` passed."""
     return json.loads(Path(os.environ[BENCH_ENV]).read_text())
+
+
+def timeout_ns(deadline) -> int:
+    """The ``timeout_time`` (ns) of a bench's cocotb test: ``deadline(settings)`` in a run
+    of :func:`run_bench`; 1 when the module is imported outside one (no test runs then)."""
+    return int(deadline(bench_settings())) if BENCH_ENV in os.environ else 1

@@ -22,7 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
 
 from hw.board.top import LED_ERROR, LED_WARM, ONE_HOT_CLASSES
-from sim.runner import CLOCK_NS, bench_settings
+from sim.runner import CLOCK_NS, bench_settings, timeout_ns
 from sw.data.load import load
 from sw.spec import artifact, frames, golden
 
@@ -57,7 +57,18 @@ def corrupted(frame: bytes) -> bytes:
     return bytes(bad)
 
 
-@cocotb.test()
+#: Bit times the bench waits after its last frame for the last result (and nothing more).
+TAIL_BITS = 200 * 10
+
+
+def deadline_ns(settings: dict) -> int:
+    """Twice the bench's own schedule: every frame sent at 10 bits a byte, then the tail."""
+    frame_bytes = len(frames.encode(frames.Reset())) + (settings["count"] + 1) * len(
+        frames.encode_kline((0, 0, 0, 0, 0)))
+    return 2 * (frame_bytes * 10 + TAIL_BITS + 4) * settings["bit_cycles"] * CLOCK_NS
+
+
+@cocotb.test(timeout_time=timeout_ns(deadline_ns), timeout_unit="ns")
 async def klines_over_uart(dut):
     config = bench_settings()
     model = artifact.load(config["model"])
@@ -67,7 +78,7 @@ async def klines_over_uart(dut):
     rows, corrupt_at, latency = klines.rows(), config["corrupt_at"], config["latency"]
     bit_ns = config["bit_cycles"] * CLOCK_NS
 
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rx.value = 1
     dut.rst.value = 1
     await ClockCycles(dut.clk, 4)
@@ -87,7 +98,7 @@ async def klines_over_uart(dut):
                              latency) for n in range(len(rows))])
     want.insert(1 + corrupt_at, frames.Error(frames.ErrorCode.BAD_CHECKSUM))
     total = sum(len(frames.encode(message)) for message in want)
-    await Timer(200 * 10 * bit_ns, unit="ns")  # the last result, then nothing extra
+    await Timer(TAIL_BITS * bit_ns, unit="ns")  # the last result, then nothing extra
     assert len(received) == total, f"{len(received)} bytes on tx, expected {total}"
 
     stream = io.BytesIO(bytes(received))
