@@ -225,7 +225,8 @@ def write(report: dict, results: dict, timings: dict, directory) -> dict:
 
 def ratio(speedup: float) -> str:
     """``"2.4× faster"`` or ``"2.7× slower"``: the hardware against software."""
-    return f"{speedup:.2f}× faster" if speedup >= 1 else f"{1 / speedup:.2f}× slower"
+    factor, word = (speedup, "faster") if speedup >= 1 else (1 / speedup, "slower")
+    return f"{factor:,.0f}× {word}" if factor >= 10 else f"{factor:.2f}× {word}"
 
 
 def headline(r: dict) -> str:
@@ -274,7 +275,8 @@ def markdown(r: dict, plot_name: str) -> str:
         "| hardware, cycles | measured | declared |",
         "|---|---|---|",
         f"| latency, no stalls | {fmt(measured)} | {r['latency_cycles']} (klines at least "
-        f"{r['latency_spacing_cycles']} cycles apart) |",
+        f"{r['latency_spacing_cycles']} cycle{'s' * (r['latency_spacing_cycles'] != 1)} "
+        f"apart) |",
         f"| latency, klines back to back | | {r['latency_cycles_back_to_back']} |",
         f"| stages | | {stages} |",
         f"| initiation interval | {r['measured_ii']} | {r['ii']} |",

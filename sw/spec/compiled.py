@@ -77,9 +77,8 @@ class Tables(NamedTuple):
 class State(NamedTuple):
     """What the stream remembers: ``counters`` = (klines seen, sum of the last
     ``volume_window`` volumes, that sum one kline earlier), ring buffers of closes and
-    volumes, and the activations
-    of the kline in flight: ``act[0]`` the feature codes, ``act[k + 1]`` layer ``k``'s
-    outputs."""
+    volumes, and the activations of the kline in flight: ``act[0]`` the feature codes,
+    ``act[k + 1]`` layer ``k``'s outputs."""
     counters: np.ndarray
     closes: np.ndarray
     volumes: np.ndarray
