@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.spec import compiled, golden
+from sw.spec import compiled, golden, schema
 from sw.spec.features import features_float
 from sw.spec.files import atomic_write
 
-SCHEMA_VERSION = 1
 NOMINAL_CLOCK_MHZ = 100.0
 SOFTWARE_SAMPLES = 2000
 COMPILED_PASSES = 5
@@ -115,15 +114,16 @@ def machine() -> dict:
 
 def board_clock(build_root: Path, config: str) -> dict:
     """``clock_mhz`` (the PLL output the bitstream runs at), ``fmax_mhz`` and
-    ``clock_source`` of the newest board build of ``config``; a nominal clock (fmax
-    unknown) when there is none."""
+    ``clock_source`` of the newest board build of ``config`` (a build report of another
+    schema version is not read); a nominal clock (fmax unknown) when there is none."""
     reports = []
     for path in Path(build_root).glob("*/report.json"):
         try:
             report = json.loads(path.read_text())
+            schema.check_version(report, schema.BUILD, str(path))
             clock_mhz = float(report["clock"]["achieved_mhz"])
             fmax_mhz = float(report["fmax_mhz"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError):   # SchemaError is a ValueError
             continue
         if report.get("config", config) == config:
             reports.append((path.stat().st_mtime, path, report, clock_mhz, fmax_mhz))
@@ -169,7 +169,7 @@ def latency_report(results: dict, timings: dict, clock: dict, about: dict) -> di
     sw_float, sw_golden = (float(np.median(timings[k])) for k in ("sw_float_us", "sw_golden_us"))
     backpressure = summary(results["latency_cycles"])
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema.LATENCY,
         **about,
         "klines": results["klines"],
         "outputs": results["outputs"],

@@ -29,6 +29,7 @@ from sim import report
 from sim.core_bench import MIN_KLINES
 from sim.runner import ROOT, SimulationError, run_bench, waves_path
 from sw.data.load import load as load_klines
+from sw.spec import schema
 from sw.spec.artifact import ArtifactError
 from sw.spec.artifact import load as load_model
 from sw.spec.klines import KlineError
@@ -131,7 +132,8 @@ def main(argv=None) -> int:
     timings = {**min(before, after, key=lambda t: np.median(t["sw_compiled_ns"])),
                **report.numpy_timings(model, everything)}
     about = {"config": args.config, "data": str(args.data), "model": str(args.model),
-             "scheme": scheme(model), "simulation_s": results["simulation_s"]}
+             "scheme": schema.scheme(model.meta.get("scheme", "unknown")),
+             "simulation_s": results["simulation_s"]}
     latency = report.latency_report(results, timings,
                                     report.board_clock(ROOT / "build", args.config),
                                     about)
@@ -159,11 +161,6 @@ def probability(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a probability in [0, 1)")
     return value
 
-
-def scheme(model) -> dict:
-    """The model's quantization scheme as a dict with at least ``name``."""
-    value = model.meta.get("scheme", "unknown")
-    return {"name": "unknown", **value} if isinstance(value, dict) else {"name": str(value)}
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import numpy as np
 from sim.report import machine
 from sw import cli
 from sw.data.load import load as load_klines
-from sw.spec import compiled, golden
+from sw.spec import compiled, golden, schema
 from sw.spec.artifact import ArtifactError
 from sw.spec.artifact import load as load_model
 from sw.spec.files import atomic_write
@@ -49,7 +49,6 @@ SOURCE = Path(__file__).with_name("software_loop.c")
 BUILD = ROOT / "build" / "software_bench"
 #: The C builds timed; the first is the one the issue names.
 CFLAGS = ("-O3 -march=native", "-O2")
-SCHEMA_VERSION = 1
 #: What is timed of each loop, in the order the table shows it.
 FIGURES = (("dependent loop, ns/kline (best pass)", "loop_ns"),
            ("independent loop, ns/kline (best pass)", "independent_ns"),
@@ -227,7 +226,7 @@ def main(argv=None) -> int:
     cli.say(f"timing the compiled reference and {len(libraries)} C builds on "
             f"{len(klines):,} klines, {args.passes} passes each")
     figures = measure(model, klines, libraries, args.passes)
-    report = {"schema_version": SCHEMA_VERSION, "data": str(args.data),
+    report = {"schema_version": schema.SOFTWARE_BENCH, "data": str(args.data),
               "model": str(args.model), "klines": len(klines), "passes": args.passes,
               "compiler": gcc_version(), "machine": machine(),
               **summarize(figures, args.tolerance)}

@@ -74,7 +74,26 @@ The files
     :mod:`sim.run`), ``ii``, ``classes``, ``model`` {``path``, ``sha256``}, ``ports``
     {port: {``direction``, ``width``, ``fields`` {field: [msb, lsb]}}}.
 ``build/reports/latency.json``, the latency report (:mod:`sim.report`, version :data:`LATENCY`)
-    the simulated core against the software reference, in the shared keys above.
+    the simulated core against the software reference, in the shared keys above, and
+    ``config``, ``data``, ``model``, ``simulation_s``; the bench's ``klines``, ``outputs``,
+    ``mismatches``, ``first_mismatches``, ``reset_at_kline``, ``discarded_at_reset``;
+    ``derived_timing_keys`` (declared keys the exported core lacked, filled in by the
+    report); ``measured_latency_cycles_with_backpressure`` and
+    ``measured_latency_ns_with_backpressure`` {``min``, ``median``, ``max``};
+    ``throughput_klines_per_cycle``; ``backpressure`` {``gap_probability``,
+    ``stall_probability``, ``seed``}; ``clock_source``; ``hw_throughput_mklines_per_s``;
+    ``machine`` {``cpu``, ``cores``, ``load_1min``}; ``sw_compiled_loop_ns`` and
+    ``sw_compiled_independent_ns`` (the loop over the file with and without each kline
+    depending on the previous signal, best pass), ``sw_compiled_timer_overhead_ns``,
+    ``sw_compiled_klines``, ``sw_compiled_mismatches``; ``sw_samples`` (klines the NumPy
+    figures are the median of), ``speedup_vs_sw_golden``, ``speedup_vs_sw_float``.
+``build/reports/software_bench.json``, the compiled reference against C
+(:mod:`sim.software_bench`, version :data:`SOFTWARE_BENCH`)
+    ``data``, ``model``, ``klines``, ``passes``, ``compiler``, ``machine``; per loop
+    ``loop_ns``, ``independent_ns``, ``ns``, ``p99_ns``, ``timer_overhead_ns``,
+    ``mismatches``, prefixed ``sw_compiled_`` for the compiled reference and ``c_`` for the
+    fastest C build (``c_flags``), and unprefixed under ``c_builds`` {flags: ...};
+    ``ratio_vs_c``, ``loop_ratio_vs_c``, ``tolerance``, ``within_tolerance``.
 """
 
 from __future__ import annotations
@@ -84,6 +103,7 @@ PRECISION = 1
 BUILD = 1
 EXPORT = 1
 LATENCY = 1
+SOFTWARE_BENCH = 1
 
 
 class SchemaError(ValueError):

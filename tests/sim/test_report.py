@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sim import report
+from sw.spec import schema
 from sw.spec.artifact import random_model
 
 
@@ -13,15 +14,19 @@ def test_board_clock_is_the_pll_output_with_fmax_beside_it(tmp_path):
     assert report.board_clock(tmp_path, "parallel")["clock_source"].startswith("nominal")
     (tmp_path / "ulx3s").mkdir()
     (tmp_path / "ulx3s" / "report.json").write_text(json.dumps(
-        {"board": "ulx3s", "config": "parallel", "fmax_mhz": 105.98,
+        {"schema_version": schema.BUILD, "board": "ulx3s", "config": "parallel", "fmax_mhz": 105.98,
          "clock": {"achieved_mhz": 100.0}}))
     (tmp_path / "icebreaker").mkdir()
     (tmp_path / "icebreaker" / "report.json").write_text(json.dumps(
-        {"board": "icebreaker", "config": "folded", "fmax_mhz": 23.4,
+        {"schema_version": schema.BUILD, "board": "icebreaker", "config": "folded", "fmax_mhz": 23.4,
          "clock": {"achieved_mhz": 18.0}}))
     clock = report.board_clock(tmp_path, "parallel")
     assert (clock["clock_mhz"], clock["fmax_mhz"]) == (100.0, 105.98)
     assert "ulx3s" in clock["clock_source"]
+    assert report.board_clock(tmp_path, "folded")["clock_mhz"] == 18.0
+    (tmp_path / "old").mkdir()   # a build report of another schema version is not read
+    (tmp_path / "old" / "report.json").write_text(json.dumps(
+        {"board": "old", "config": "folded", "fmax_mhz": 50.0, "clock": {"achieved_mhz": 48.0}}))
     assert report.board_clock(tmp_path, "folded")["clock_mhz"] == 18.0
     nominal = report.board_clock(tmp_path / "ulx3s", "parallel")
     assert nominal == {"clock_mhz": report.NOMINAL_CLOCK_MHZ, "fmax_mhz": None,
@@ -73,7 +78,7 @@ def test_report_keys_follow_the_schema(tmp_path, fmax):
     about = {"config": "parallel", "data": "d.csv", "model": "m", "scheme": {"name": "random"},
              "simulation_s": 1.0}
     r = report.latency_report(fake_results(), fake_timings(), clock, about)
-    assert r["schema_version"] == report.SCHEMA_VERSION
+    assert r["schema_version"] == schema.LATENCY
     assert r["latency_cycles"] == 23 and r["ii"] == 1 and r["measured_ii"] == 1
     assert r["measured_latency_cycles"] == {"min": 23, "median": 23, "max": 23}
     assert r["latency_ns"] == pytest.approx(230.0)

@@ -9,7 +9,7 @@ import pytest
 from sim import software_bench
 from sw import cli
 from sim.edge_bench import edge_cases
-from sw.spec import golden
+from sw.spec import golden, schema
 from sw.spec.artifact import random_model, save
 from sw.spec.features import FeatureSpec
 
@@ -47,7 +47,7 @@ def test_bench_writes_its_report(data_dir, tmp_path, capsys, monkeypatch):
                                          "--model", str(model), "--passes", "1",
                                          "--out", str(tmp_path / "reports")])
     report = json.loads((tmp_path / "reports" / "software_bench.json").read_text())
-    assert report["schema_version"] == software_bench.SCHEMA_VERSION
+    assert report["schema_version"] == schema.SOFTWARE_BENCH
     assert report["sw_compiled_mismatches"] == report["c_mismatches"] == 0
     assert set(report["c_builds"]) == set(software_bench.CFLAGS)
     assert report["c_loop_ns"] == min(b["loop_ns"] for b in report["c_builds"].values())
