@@ -165,6 +165,7 @@ class SimulatedBoard:
         return data
 
 
+@pytest.mark.slow
 def test_host_checks_the_hardware_model():
     """The host end to end against LinkedCore's own simulation (a few klines: it is slow;
     the cocotb bench streams hundreds)."""

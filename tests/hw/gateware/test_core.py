@@ -31,6 +31,7 @@ def check_against_golden(model, klines, values, *, cut_by_reset=False):
                                     f"{result.first_mismatches[0]}")
 
 
+@pytest.mark.slow
 def test_core_parallel_every_kline(default_model, klines_5m):
     core = SignalCore(default_model, "parallel")
     start = time.perf_counter()

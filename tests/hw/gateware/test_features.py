@@ -65,7 +65,8 @@ def real_rows(klines, count):
     return klines[:count].rows()
 
 
-@pytest.mark.parametrize("folded", [False, True], ids=["parallel", "folded"])
+@pytest.mark.parametrize("folded", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["parallel", "folded"])
 def test_real_klines_bit_exact(klines_5m, folded):
     count = 3000 if not folded else 400
     rows = real_rows(klines_5m, count)
@@ -73,6 +74,7 @@ def test_real_klines_bit_exact(klines_5m, folded):
     assert outputs == golden(klines_of(rows), SPEC)
 
 
+@pytest.mark.slow
 def test_full_dataset_parallel(klines_5m):
     rows = klines_5m.rows()
     outputs, *_ = simulate(SPEC, rows, folded=False)
