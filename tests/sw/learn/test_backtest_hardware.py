@@ -6,6 +6,7 @@ and the signals it emitted are traded beside the golden ones.
 """
 
 import numpy as np
+import pytest
 
 from sim.run import export_core
 from sim.runner import run_bench
@@ -18,6 +19,7 @@ from sw.spec.artifact import save
 KLINES = 400
 
 
+@pytest.mark.sim
 def test_core_signals_give_the_golden_trades(default_model, data_dir, tmp_path):
     model_dir = save(default_model, tmp_path / "model").parent
     data = data_dir / "BTCUSDT_linear_5m.csv"
