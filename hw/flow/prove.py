@@ -45,8 +45,9 @@ RESULTS = ("proven", "passed", "failed", "error")
 def proofs(model=None, config: str = "parallel") -> list[Proof]:
     """Every proof, the core's for ``model`` (default: a random model of the default
     shape; its timing, not its weights, is what the core's proofs depend on)."""
+    from hw.board import link
     from hw.gateware import credits, skid
-    return [*skid.proofs(), *credits.proofs(model, config)]
+    return [*skid.proofs(), *credits.proofs(model, config), *link.proofs()]
 
 
 def environment(workdir: Path) -> dict:
