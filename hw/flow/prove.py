@@ -42,12 +42,11 @@ TOOLS = {"YOSYS": "yosys", "SMTBMC": "yosys-smtbmc", "WITNESS": "yosys-witness"}
 RESULTS = ("proven", "passed", "failed", "error")
 
 
-def proofs(model=None, config: str = "parallel") -> list[Proof]:
-    """Every proof, the core's for ``model`` (default: a random model of the default
-    shape; its timing, not its weights, is what the core's proofs depend on)."""
-    from hw.board import link
+def proofs(core) -> list[Proof]:
+    """Every proof; the core's on ``core`` (see :func:`hw.gateware.credits.proof_core`)."""
+    from hw.board import link, uart
     from hw.gateware import credits, skid
-    return [*skid.proofs(), *credits.proofs(model, config), *link.proofs()]
+    return [*skid.proofs(), *credits.proofs(core), *uart.proofs(), *link.proofs()]
 
 
 def environment(workdir: Path) -> dict:
@@ -158,13 +157,12 @@ def run_proof(proof: Proof, directory: Path, env: dict, timeout: float) -> dict:
     main = "bmc" if proof.method == "bmc" else "prove"
     status, seconds, log = run_sby(directory, env, main, timeout)
     cover_status, cover_seconds, cover_log = run_sby(directory, env, "cover", timeout)
-    reached = len(re.findall(r"reached cover statement", cover_log)) - \
-        len(re.findall(r"unreached cover statement", cover_log))
+    reached = len(set(re.findall(r"(?<!un)reached cover statement (\S+)", cover_log)))
     result = {"PASS": "proven" if main == "prove" else "passed",
               "FAIL": "failed"}.get(status, "error")
     return {**entry, "result": result, "seconds": round(seconds, 2),
             "asserts": len(found["assert"]),
-            "covers": {"reached": max(reached, 0), "total": len(found["cover"]),
+            "covers": {"reached": reached, "total": len(found["cover"]),
                        "depth": proof.cover_depth or proof.depth,
                        "result": "reached" if cover_status == "PASS" else "not reached",
                        "seconds": round(cover_seconds, 2)},
@@ -278,14 +276,16 @@ def main(argv=None) -> int:
     def run_main(_argv):
         if args.jobs < 1:
             raise cli.UsageError(f"--jobs must be at least 1, got {args.jobs}")
+        from hw.gateware.credits import proof_core
         model = load_model(args.model) if args.model else None
-        selected = [proof for proof in proofs(model, args.config)
+        core = proof_core(model, args.config)
+        selected = [proof for proof in proofs(core)
                     if args.only is None or args.only in proof.name]
         if not selected:
             raise cli.UsageError(f"--only {args.only!r} matches no property")
         start = time.monotonic()
         results = run(selected, args.out / "formal", args.jobs, args.timeout)
-        data = report(results, time.monotonic() - start, core_summary(model, args.config))
+        data = report(results, time.monotonic() - start, core_summary(core, model))
         write(data, args.out / "reports")
         print(f"{sum(map(passed, results))}/{len(results)} properties proven with every "
               f"cover reached in {data['seconds']} s: {args.out / 'reports' / 'formal.md'}")
@@ -305,10 +305,9 @@ def load_model(path: Path):
     return artifact.load(file)
 
 
-def core_summary(model, config: str) -> dict:
-    from hw.gateware.credits import proof_core
-    core = proof_core(model, config)
-    return {"config": config, "latency_cycles": core.latency, "ii": core.ii,
+def core_summary(core, model) -> dict:
+    """The core whose rules were proven: its timing, and the model it was made for."""
+    scheme = model.meta.get("scheme", "unknown") if model else "random"
+    return {"config": core.config, "latency_cycles": core.latency, "ii": core.ii,
             "credits": core.credits,
-            "scheme": model.meta.get("scheme", {"name": "random"}) if model else
-            {"name": "random"}}
+            "scheme": scheme if isinstance(scheme, dict) else {"name": scheme}}

@@ -282,9 +282,8 @@ def abstraction_harness(core):
     return Harness()
 
 
-def proofs(model=None, config: str = "parallel") -> list[Proof]:
-    """The core's stream rules, on the core of ``model`` in ``config``."""
-    core = proof_core(model, config)
+def proofs(core) -> list[Proof]:
+    """The stream rules of ``core`` (a :class:`hw.gateware.core.SignalCore`)."""
     credits = core.credits
     cover_depth = 2 * credits + core.latency + 4
     return [
