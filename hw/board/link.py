@@ -166,8 +166,8 @@ class FrameParser(wiring.Component):
                    "parser: not hunting after the timeout"),
         ]
         with m.If(fsm.ongoing("TYPE")):
-            m.d.comb += Assert((count == 0) & (reference == 0) & (crc.crc == 0) & (back(1) == SYNC),
-                               "parser: TYPE follows SYNC")
+            m.d.comb += Assert((count == 0) & (reference == 0) & (crc.crc == 0) &
+                               (back(1) == SYNC), "parser: TYPE follows SYNC")
         with m.If(fsm.ongoing("PAYLOAD")):
             m.d.comb += Assert(is_kline & (left >= 1) & (left <= frame - 3) &
                                (count == frame - 2 - left) & started(Type.KLINE) &

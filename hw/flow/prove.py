@@ -224,9 +224,10 @@ def report(results: list[dict], seconds: float, core: dict) -> dict:
 
 
 def markdown(data: dict) -> str:
+    verdict = ("Every property proven and every cover reached" if data["all_passed"]
+               else "FAILED")
     lines = ["# Formal proof of the stream and link rules", "",
-             f"{'Every property proven and every cover reached' if data['all_passed'] else 'FAILED'}"
-             f" in {data['seconds']} s (`python -m hw.prove`). "
+             f"{verdict} in {data['seconds']} s (`python -m hw.prove`). "
              f"The core's proofs use its configuration {data['core']['config']!r}: "
              f"latency {data['core']['latency_cycles']} cycles, ii {data['core']['ii']}, "
              f"{data['core']['credits']} credits.", "",

@@ -167,12 +167,13 @@ TAG_BITS = 4
 
 class TagPipeline(wiring.Component):
     """The stages of the core, for proofs: ``i.payload``'s low :data:`TAG_BITS` bits,
-    delayed ``latency`` cycles, as ``o.payload``; a kline taken every ``ii`` cycles at most. The stages never
-    stall, and neither does this: ``o.ready`` must be high whenever ``o.valid`` is (an
-    assertion in formal elaboration). :attr:`slots`, oldest first, are its registers.
+    delayed ``latency`` cycles, as ``o.payload``; a kline taken every ``ii`` cycles at
+    most. The stages never stall, and neither does this: ``o.ready`` must be high whenever
+    ``o.valid`` is (an assertion in formal elaboration). :attr:`slots`, oldest first, are
+    its registers.
 
     Latency ``latency`` cycles, ``ii`` cycles between klines. Checked against the real
-    stages by :func:`abstraction_proof`.
+    stages by the bounded check of :func:`proofs` (:func:`abstraction_harness`).
     """
 
     def __init__(self, kline, result, *, latency: int, ii: int):
@@ -259,7 +260,7 @@ def core_properties(m, core: AbstractCore):
 
 def abstraction_harness(core):
     """The real stages of ``core`` and a :class:`TagPipeline` side by side, fed the same
-    ``valid`` and reset: the harness of :func:`abstraction_proof`."""
+    ``valid`` and reset: the harness of the bounded check in :func:`proofs`."""
     from amaranth.hdl import Elaboratable
 
     class Harness(Elaboratable):

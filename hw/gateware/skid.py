@@ -76,7 +76,8 @@ def proofs() -> list[Proof]:
         stall = check_held(m, skid.o, "o")
         held = occupancy(m, skid.i, skid.o, 2, "skid")
         m.d.comb += [
-            Cover(stall & skid.o.ready & (held == 2), "a stall caught a second entry, then o moved"),
+            Cover(stall & skid.o.ready & (held == 2),
+                  "a stall caught a second entry, then o moved"),
             Cover(skid.i.valid & ~skid.i.ready, "i refused while both entries are full"),
         ]
     return [
