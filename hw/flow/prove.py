@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -118,12 +119,25 @@ def sby_file(proof: Proof) -> str:
 def run_sby(directory: Path, env: dict, task: str, timeout: float) -> tuple[str, float, str]:
     """``(status, seconds, log)`` of one task of the SymbiYosys file in ``directory``."""
     start = time.monotonic()
-    completed = subprocess.run([env["SBY"], "-f", "proof.sby", task], cwd=directory, env=env,
-                               capture_output=True, text=True, timeout=timeout)
+    log = run_group([env["SBY"], "-f", "proof.sby", task], directory, env, timeout)
     seconds = time.monotonic() - start
-    log = completed.stdout + completed.stderr
     match = re.search(r"DONE \((\w+), rc=\d+\)", log)
     return (match.group(1) if match else "ERROR"), seconds, log
+
+
+def run_group(command: list, directory: Path, env: dict, timeout: float) -> str:
+    """Run ``command`` in a process group of its own and return its output; on a timeout
+    or an interrupt the whole group (SymbiYosys and its solvers) is stopped."""
+    process = subprocess.Popen(command, cwd=directory, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    return output
 
 
 def failures(log: str) -> list[str]:
