@@ -1,12 +1,13 @@
 """The board side of the host link: UART bytes <-> frames (:mod:`sw.spec.frames`) <-> core streams."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Array, Assert, Cat, Cover, Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.crc import Processor, catalog
 from amaranth.lib.wiring import In, Out
 
 from hw.board.uart import UartRx, UartTx
 from hw.gateware.layouts import KLINE, signal_layout
+from hw.gateware.formal import FreeInputs, Proof, check_held
 from hw.gateware.skid import SkidBuffer
 from sw.spec.frames import SYNC, VERSION, ErrorCode, Ready, Type, encode, payload_length
 
@@ -17,6 +18,15 @@ COUNTER_BITS = 32
 def crc8() -> Processor:
     """CRC-8/SMBUS over bytes, as :func:`sw.spec.frames.crc8`."""
     return Processor(catalog.CRC8_SMBUS(data_width=8))
+
+
+def crc8_step(crc, byte):
+    """CRC-8/SMBUS of one more byte, bit by bit as :func:`sw.spec.frames.crc8` computes it:
+    the reference the proofs hold :func:`crc8` to."""
+    crc = crc ^ byte
+    for _ in range(8):
+        crc = Mux(crc[7], (crc << 1)[:8] ^ 0x07, (crc << 1)[:8])
+    return crc
 
 
 class FrameParser(wiring.Component):
@@ -66,7 +76,7 @@ class FrameParser(wiring.Component):
             with m.If(timed_out | self.abort):
                 m.next = "HUNT"
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("HUNT"):
                 m.d.comb += [self.i.ready.eq(1), crc.start.eq(1)]
                 m.d.sync += silence.eq(0)
@@ -108,7 +118,79 @@ class FrameParser(wiring.Component):
                 m.d.comb += self.kline.valid.eq(1)
                 with m.If(self.kline.ready):
                     m.next = "HUNT"
+        if platform == "formal":
+            self._check(m, fsm, crc, shift, left, is_kline, silence)
         return m
+
+    def _check(self, m, fsm, crc, shift, left, is_kline, silence):
+        """Formal: a kline offered came, byte for byte, from the 20 payload bytes of the
+        last 23 bytes taken, which were ``SYNC``, ``KLINE``, payload and a good CRC; and
+        after ``timeout_cycles`` without a byte offered the parser hunts for ``SYNC`` (or
+        offers a kline the core has not taken). The reference CRC is computed bit by bit,
+        apart from :class:`amaranth.lib.crc.Processor`; a frame's CRC is good when the CRC
+        over its type, payload and CRC byte is 0."""
+        frame = 2 + payload_length(Type.KLINE, 0) + 1
+        byte, taken = self.i.payload, self.i.valid & self.i.ready
+        history = Signal(8 * frame)           # the last bytes taken, newest at the top
+        count = Signal(range(frame))          # bytes taken since the frame's SYNC
+        reference = Signal(8)                 # their CRC, bit by bit
+        quiet = Signal(range(self._timeout_cycles + 1))  # cycles without a byte offered
+        m.d.sync += quiet.eq(Mux(self.i.valid, 0, Mux(quiet == self._timeout_cycles, quiet,
+                                                      quiet + 1)))
+        with m.If(taken):
+            m.d.sync += history.eq(Cat(history[8:], byte))
+            with m.If(fsm.ongoing("HUNT")):
+                m.d.sync += [count.eq(0), reference.eq(0)]
+            with m.Else():
+                m.d.sync += [count.eq(count + 1), reference.eq(crc8_step(reference, byte))]
+
+        def back(n):          # the byte taken n bytes ago (1: the newest)
+            return history.word_select((frame - n) if isinstance(n, int) else
+                                       (frame - n).as_unsigned(), 8)
+
+        def payload_bytes(taken_count, newest=1):   # payload taken so far == shift's top
+            width = 8 * taken_count
+            return shift[len(shift) - width:] == history[8 * (frame - newest + 1) - width:
+                                                         8 * (frame - newest + 1)]
+
+        def started(kind):    # SYNC and the type byte where this frame began
+            return (back(count + 1) == SYNC) & (back(count) == kind)
+
+        receiving = fsm.ongoing("TYPE") | fsm.ongoing("PAYLOAD") | fsm.ongoing("CRC")
+        states = ("HUNT", "TYPE", "PAYLOAD", "CRC", "CHECK", "EMIT")
+        m.d.comb += [
+            Assert(Cat(fsm.ongoing(state) for state in states).any(), "parser: a known state"),
+            Assert(~receiving | (quiet <= silence) & (silence < self._timeout_cycles),
+                   "parser: silence counts the cycles without a byte"),
+            Assert((quiet < self._timeout_cycles) | fsm.ongoing("HUNT") | fsm.ongoing("EMIT"),
+                   "parser: not hunting after the timeout"),
+        ]
+        with m.If(fsm.ongoing("TYPE")):
+            m.d.comb += Assert((count == 0) & (reference == 0) & (crc.crc == 0) &
+                               (back(1) == SYNC), "parser: TYPE follows SYNC")
+        with m.If(fsm.ongoing("PAYLOAD")):
+            m.d.comb += Assert(is_kline & (left >= 1) & (left <= frame - 3) &
+                               (count == frame - 2 - left) & started(Type.KLINE) &
+                               (crc.crc == reference), "parser: PAYLOAD state")
+            with m.Switch(left):
+                for remaining in range(1, frame - 2):
+                    with m.Case(remaining):
+                        m.d.comb += Assert(payload_bytes(frame - 2 - remaining - 1),
+                                           "parser: payload shifted in")
+        for state, extra in (("CRC", 0), ("CHECK", 1)):    # in CHECK, the CRC byte taken
+            with m.If(fsm.ongoing(state)):
+                m.d.comb += Assert((crc.crc == reference) & Mux(
+                    is_kline, (count == frame - 2 + extra) & started(Type.KLINE) &
+                    payload_bytes(frame - 3, newest=1 + extra),
+                    (count == 1 + extra) & started(Type.RESET)), f"parser: {state} state")
+        with m.If(fsm.ongoing("CHECK")):
+            m.d.comb += Assert(quiet == 0, "parser: CHECK right after a byte")
+        with m.If(self.kline.valid):
+            m.d.comb += Assert(fsm.ongoing("EMIT") & (count == frame - 1) & (reference == 0) &
+                               (back(frame) == SYNC) & (back(frame - 1) == Type.KLINE),
+                               "parser: a kline without a good frame")
+            m.d.comb += Assert(self.kline.payload.as_value() ==
+                               history[16:8 * (frame - 1)], "parser: kline is not the payload")
 
 
 class FrameEncoder(wiring.Component):
@@ -294,3 +376,26 @@ class UartLink(wiring.Component):
         with m.Else():
             m.d.comb += encoder.error.eq(parser.error)
         return m
+
+
+def proofs() -> list[Proof]:
+    """The frame parser's rules, for any byte stream and any core."""
+    timeout = 12
+
+    def properties(m, parser):
+        stall = check_held(m, parser.kline, "kline")
+        m.d.comb += [
+            Cover(stall & parser.kline.ready, "a kline taken after a stall"),
+            Cover(parser.error == ErrorCode.BAD_CHECKSUM, "a bad checksum reported"),
+            Cover(parser.error == ErrorCode.TIMEOUT, "a partial frame timed out"),
+            Cover(parser.reset, "a reset frame"),
+        ]
+    return [Proof("parser: frames and timeout", "hw.board.link.FrameParser", "prove", depth=3,
+                  harness=lambda: FreeInputs(FrameParser(timeout_cycles=timeout), properties),
+                  cover_depth=2 + payload_length(Type.KLINE, 0) + 1 + 4,
+                  shows=f"a kline reaches the core only from a frame SYNC, KLINE, 20 payload "
+                        f"bytes, good CRC-8 (the last 23 bytes taken), and carries exactly "
+                        f"those payload bytes: a bad checksum never reaches the core; after "
+                        f"T = {timeout} cycles (timeout_cycles) without a byte offered the "
+                        f"parser hunts for SYNC or offers a complete kline; kline.payload "
+                        f"holds while kline.valid & ~kline.ready")]

@@ -1,9 +1,11 @@
 """8N1 UART: a receiver and a transmitter with ``lib.stream`` byte ports."""
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Assert, Cat, Const, Cover, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
+
+from hw.gateware.formal import FreeInputs, Proof, check_held
 
 #: Fewest clock cycles per bit: the receiver samples mid-bit and needs room either side.
 MIN_CYCLES_PER_BIT = 4
@@ -29,6 +31,13 @@ def bit_cycles(clk_freq: float, baud: int) -> int:
         raise BaudRateError(f"{baud} baud from a {clk_freq / 1e6:g} MHz clock is off by "
                             f"{error:.1%} (divisor {cycles}); at most {MAX_BAUD_ERROR:.0%} works")
     return cycles
+
+
+def idle_cycles(bit_cycles: int) -> int:
+    """Cycles of ``rx`` high after which a :class:`UartRx` is idle, whatever it was doing:
+    two of synchroniser, then at most the rest of a start bit, eight data bits and the
+    stop bit's half, ``9 * bit_cycles`` in all."""
+    return 2 + 9 * bit_cycles
 
 
 class UartRx(wiring.Component):
@@ -71,7 +80,7 @@ class UartRx(wiring.Component):
         with m.If(timer != 0):
             m.d.sync += timer.eq(timer - 1)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(~rx):
                     m.d.sync += timer.eq(self._bit_cycles // 2 - 1)
@@ -102,7 +111,38 @@ class UartRx(wiring.Component):
             with m.State("BREAK"):
                 with m.If(rx):
                     m.next = "IDLE"
+        if platform == "formal":
+            self._check(m, fsm, timer, bits)
         return m
+
+    @property
+    def idle_cycles(self) -> int:
+        """Cycles of ``rx`` high after which the receiver is idle: :func:`idle_cycles`."""
+        return idle_cycles(self._bit_cycles)
+
+    def _check(self, m, fsm, timer, bits):
+        """Formal: after :attr:`idle_cycles` of ``rx`` high the receiver is idle (no byte
+        in progress). Each cycle of ``rx`` high after the synchroniser brings the end of
+        the byte in progress one cycle closer."""
+        cycles = self._bit_cycles
+        high = Signal(range(self.idle_cycles + 1))   # cycles rx has been high, saturating
+        m.d.sync += high.eq(Mux(self.rx, Mux(high == self.idle_cycles, high, high + 1), 0))
+        left = Signal(range(9 * cycles + 1))         # cycles to IDLE while rx stays high
+        with m.Switch(fsm.state):
+            for state, cycles_left in {
+                    "START": timer + 1, "STOP": timer + 1, "BREAK": 1,
+                    "DATA": timer + 1 + (7 - bits) * cycles + cycles}.items():
+                with m.Case(fsm.encoding[state]):
+                    m.d.comb += left.eq(cycles_left)
+        m.d.comb += [
+            Assert(Cat(fsm.ongoing(state) for state in fsm.encoding).any(),
+                   "uart rx: a known state"),
+            Assert(~fsm.ongoing("START") | (timer < cycles // 2), "uart rx: start bit timer"),
+            Assert((high < 2) | (left + high <= self.idle_cycles), "uart rx: no progress"),
+            Assert((high < self.idle_cycles) | fsm.ongoing("IDLE"), "uart rx: not idle"),
+            Cover((high >= 8 * cycles) & ~fsm.ongoing("IDLE"),
+                  "uart rx: still receiving after 8 bit times of rx high"),
+        ]
 
 
 class UartTx(wiring.Component):
@@ -142,3 +182,20 @@ class UartTx(wiring.Component):
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)
         return m
+
+
+def proofs() -> list[Proof]:
+    """The receiver's rules at the smallest divisor, for any line."""
+    divisor, baud = MIN_CYCLES_PER_BIT, 115200
+
+    def properties(m, rx):
+        stall = check_held(m, rx.o, "o")
+        m.d.comb += [Cover(stall & rx.o.ready, "a byte taken after a stall"),
+                     Cover(rx.overrun, "an overrun"), Cover(rx.framing_error, "a framing error")]
+    return [Proof("uart rx: idle after a quiet line", "hw.board.uart.UartRx", "prove",
+                  depth=3, cover_depth=2 + 30 * divisor,
+                  harness=lambda: FreeInputs(UartRx(clk_freq=divisor * baud, baud=baud),
+                                             properties),
+                  shows=f"with the divisor {divisor} (clock cycles per bit), after "
+                        f"T = {idle_cycles(divisor)} cycles of rx high the receiver is idle, "
+                        f"whatever it was receiving; o.payload holds while o.valid & ~o.ready")]

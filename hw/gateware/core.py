@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import fifo, stream, wiring
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.gateware.argmax import Argmax
+from hw.gateware.credits import CreditQueue
 from hw.gateware.features import FeatureExtractor
 from hw.gateware.layouts import KLINE, signal_layout
 from hw.gateware.mlp import MLP, check_multipliers
@@ -48,9 +49,10 @@ class SignalCore(wiring.Component):
 
     The stages never stall, so no clock enable spans the core: backpressure on ``o`` fills
     a queue of :attr:`credits` entries instead, and ``i.ready`` (a registered compare of a
-    counter) admits a kline only while fewer than :attr:`credits` are outstanding. The
-    queue is bypassed while empty, so it adds no cycle. Nothing is lost, duplicated or
-    reordered; a synchronous reset empties the core and restarts the feature warm-up.
+    counter) admits a kline only while fewer than :attr:`credits` are outstanding
+    (:class:`hw.gateware.credits.CreditQueue`). The queue is bypassed while empty, so it
+    adds no cycle. Nothing is lost, duplicated or reordered; a synchronous reset empties
+    the core and restarts the feature warm-up (``python -m hw.prove`` proves these rules).
 
     Parameters
     ----------
@@ -95,43 +97,19 @@ class SignalCore(wiring.Component):
         full rate, plus one."""
         return -(-self.latency // self.ii) + 1
 
-    def elaborate(self, platform):
-        m = Module()
+    def datapath(self, m: Module, source, sink):
+        """Add the stages to ``m``, from the stream ``source`` to ``sink``, whose ``ready``
+        must be 1: the stages never stall, so every clock enable folds away."""
         m.submodules.features = self.features
         m.submodules.mlp = self.mlp
         m.submodules.argmax = self.argmax
-        # The stages never stall: their last o.ready is 1, so every clock enable folds away.
-        # Backpressure on o is absorbed by a queue of `credits` entries; a kline is admitted
-        # only while fewer than `credits` are outstanding, so the queue cannot overflow.
-        admit = stream.Signature(self.i.payload.shape()).create()
-        last = stream.Signature(self.o.payload.shape()).create()
-        chain(m, admit, self._stages, wiring.flipped(last))
-        outstanding = Signal(range(self.credits + 1))
-        admitted, delivered = self.i.valid & self.i.ready, self.o.valid & self.o.ready
-        # `outstanding < credits`, registered: each count outstanding can take next is
-        # compared beside the handshake, which only selects one (no carry chain after it)
-        room = Signal(init=1)
-        m.d.sync += [
-            outstanding.eq(outstanding + admitted - delivered),
-            room.eq(Mux(admitted == delivered, outstanding < self.credits,
-                        Mux(admitted, outstanding + 1 < self.credits,
-                            outstanding - 1 < self.credits))),
-        ]
-        m.d.comb += [
-            admit.payload.eq(self.i.payload),
-            admit.valid.eq(self.i.valid & room),
-            self.i.ready.eq(admit.ready & room),
-            last.ready.eq(1),
-        ]
-        m.submodules.queue = queue = fifo.SyncFIFO(width=len(last.payload.as_value()),
-                                                   depth=self.credits)
-        # an empty queue hands a result straight on: no cycle added
-        bypass = ~queue.r_rdy
-        m.d.comb += [
-            self.o.valid.eq(queue.r_rdy | last.valid),
-            self.o.payload.eq(Mux(bypass, last.payload, queue.r_data)),
-            queue.r_en.eq(self.o.ready),
-            queue.w_data.eq(last.payload),
-            queue.w_en.eq(last.valid & ~(bypass & self.o.ready)),
-        ]
+        chain(m, source, self._stages, sink)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.credits = credits = CreditQueue(self.i.payload.shape(),
+                                                     self.o.payload.shape(), self.credits)
+        wiring.connect(m, wiring.flipped(self.i), credits.i)
+        self.datapath(m, credits.admit, credits.result)
+        wiring.connect(m, credits.o, wiring.flipped(self.o))
         return m

@@ -1,9 +1,10 @@
 """A registered skid buffer: cuts both the ``ready`` and the data paths between stages."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cover, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.gateware.formal import FreeInputs, Proof, check_held, check_order, occupancy
 from hw.gateware.layouts import payload_register
 
 
@@ -45,6 +46,9 @@ class SkidBuffer(wiring.Component):
                 m.d.sync += [payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & self.i.ready):
             m.d.sync += [caught.eq(self.i.payload), caught_valid.eq(1)]
+        if platform == "formal":
+            check_order(m, self.i, self.o, [(self.o.valid, payload), (caught_valid, caught)],
+                        capacity=2, name="skid")
         return m
 
 
@@ -64,3 +68,24 @@ def chain(m: Module, source, stages: list, sink):
 def chain_latency(stages: list) -> int:
     """Latency of :func:`chain` over ``stages``: theirs plus one cycle per skid buffer."""
     return sum(stage.latency for stage in stages) + (len(stages) - 1) * SkidBuffer.latency
+
+
+def proofs() -> list[Proof]:
+    """The skid buffer keeps the stream rules for any producer and consumer."""
+    def properties(m, skid):
+        stall = check_held(m, skid.o, "o")
+        held = occupancy(m, skid.i, skid.o, 2, "skid")
+        m.d.comb += [
+            Cover(stall & skid.o.ready & (held == 2),
+                  "a stall caught a second entry, then o moved"),
+            Cover(skid.i.valid & ~skid.i.ready, "i refused while both entries are full"),
+        ]
+    return [
+        Proof("skid: stream rules", "hw.gateware.skid.SkidBuffer", "prove", depth=2,
+              harness=lambda: FreeInputs(SkidBuffer(8), properties), cover_depth=6,
+              shows="o.payload holds while o.valid & ~o.ready; every byte taken leaves once, "
+                    "in order; at most 2 held"),
+        Proof("skid: i.ready registered", "hw.gateware.skid.SkidBuffer", "structural",
+              depth=0, harness=lambda: SkidBuffer(8),
+              shows="i.valid is not in the combinational cone of i.ready"),
+    ]
