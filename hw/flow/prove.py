@@ -1,4 +1,4 @@
-"""``python -m hw.prove``: the stream and link rules, proven by k-induction with SymbiYosys.
+"""The stream and link rules, proven by k-induction with SymbiYosys.
 
 Each :class:`hw.gateware.formal.Proof` (collected from the modules of the components by
 :func:`proofs`) becomes RTLIL, then one SymbiYosys run with two tasks: the proof itself
@@ -26,16 +26,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sw import cli
-from sw.spec.files import atomic_write
-
-from hw.flow.toolchain import ToolchainError, find_tool
+from hw.flow.toolchain import find_tool
 from hw.gateware.formal import Proof
+from sw.spec.files import atomic_write
 
 SCHEMA_VERSION = 1
 #: SymbiYosys finds each tool by its environment variable.
@@ -44,7 +41,7 @@ RESULTS = ("proven", "passed", "failed", "error")
 
 
 def proofs(core) -> list[Proof]:
-    """Every proof; the core's on ``core`` (see :func:`hw.gateware.credits.proof_core`)."""
+    """Every proof; the core's on ``core`` (see :func:`hw.prove.proof_core`)."""
     from hw.board import link, uart
     from hw.gateware import credits, skid
     return [*skid.proofs(), *credits.proofs(core), *uart.proofs(), *link.proofs()]
@@ -204,8 +201,10 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def run(selected: list[Proof], workdir: Path, jobs: int, timeout: float) -> list[dict]:
-    """Run ``selected`` side by side on ``jobs`` workers; results in the same order."""
+def run(selected: list[Proof], workdir: Path, jobs: int, timeout: float,
+        progress=print) -> list[dict]:
+    """Run ``selected`` side by side on ``jobs`` workers; results in the same order, each
+    told to ``progress`` as it ends."""
     env = environment(workdir)
     warm(env)
     directories = [prepare(proof, workdir) for proof in selected]
@@ -217,7 +216,7 @@ def run(selected: list[Proof], workdir: Path, jobs: int, timeout: float) -> list
             results.append(future.result())
             entry = results[-1]
             covers = entry.get("covers")
-            cli.say(f"{entry['result']:>7}  {proof.name} ({entry['seconds']} s"
+            progress(f"{entry['result']:>7}  {proof.name} ({entry['seconds']} s"
                     + (f"; covers {covers['reached']}/{covers['total']}" if covers else "")
                     + ")")
     return results
@@ -270,54 +269,6 @@ def write(data: dict, out: Path) -> None:
         json.dump(data, handle, indent=2)
     with atomic_write(out / "formal.md") as handle:
         handle.write(markdown(data))
-
-
-def main(argv=None) -> int:
-    parser = cli.parser("python -m hw.prove", __doc__)
-    parser.add_argument("--model", type=Path,
-                        help="model artifact (directory or model.json) whose core is proven "
-                        "(default: a random model of the default shape)")
-    parser.add_argument("--config", default="parallel", choices=("parallel",),
-                        help="core configuration")
-    parser.add_argument("--only", metavar="TEXT",
-                        help="run only the properties whose name contains TEXT")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="proofs run side by side (default: one per core)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds allowed to each SymbiYosys task")
-    parser.add_argument("--out", type=Path, default=Path("build"))
-    args = parser.parse_args(argv)
-
-    def run_main(_argv):
-        if args.jobs < 1:
-            raise cli.UsageError(f"--jobs must be at least 1, got {args.jobs}")
-        from hw.gateware.credits import proof_core
-        model = load_model(args.model) if args.model else None
-        core = proof_core(model, args.config)
-        selected = [proof for proof in proofs(core)
-                    if args.only is None or args.only in proof.name]
-        if not selected:
-            raise cli.UsageError(f"--only {args.only!r} matches no property")
-        start = time.monotonic()
-        results = run(selected, args.out / "formal", args.jobs, args.timeout)
-        data = report(results, time.monotonic() - start, core_summary(core, model))
-        write(data, args.out / "reports")
-        print(f"{sum(map(passed, results))}/{len(results)} properties proven with every "
-              f"cover reached in {data['seconds']} s: {args.out / 'reports' / 'formal.md'}")
-        if not data["all_passed"]:
-            raise cli.Failure("a property failed or a cover was not reached "
-                              f"(see {args.out / 'reports' / 'formal.md'})")
-    from sw.spec.artifact import ArtifactError
-    return cli.run(run_main, argv, failures=(ArtifactError, ToolchainError,
-                                             subprocess.TimeoutExpired))
-
-
-def load_model(path: Path):
-    from sw.spec import artifact
-    file = path if path.suffix == ".json" else path / "model.json"
-    if not file.exists():
-        raise cli.UsageError(f"--model: no model artifact at {file}")
-    return artifact.load(file)
 
 
 def core_summary(core, model) -> dict:

@@ -13,8 +13,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.formal import (FreeInputs, Proof, after_clean_cycle, check_held, check_order,
-                                drive_free)
+from hw.gateware.formal import (
+    FreeInputs,
+    Proof,
+    after_clean_cycle,
+    check_held,
+    check_order,
+    drive_free,
+)
 
 
 class Queue(wiring.Component):
@@ -205,16 +211,6 @@ class TagPipeline(wiring.Component):
         if platform == "formal":
             m.d.comb += Assert(~self.o.valid | self.o.ready, "stages: a result was refused")
         return m
-
-
-def proof_core(model=None, config: str = "parallel"):
-    """The :class:`hw.gateware.core.SignalCore` whose rules are proven: ``model``'s, or a
-    random model's of the default shape."""
-    import numpy as np
-
-    from hw.gateware.core import SignalCore
-    from sw.spec.artifact import random_model
-    return SignalCore(model or random_model(np.random.default_rng(0)), config=config)
 
 
 class AbstractCore(wiring.Component):

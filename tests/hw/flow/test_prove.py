@@ -11,6 +11,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw import prove as prove_command
 from hw.flow import prove
 from hw.gateware import credits
 from hw.gateware.formal import FreeInputs, Proof
@@ -45,7 +46,7 @@ def line_of(module, text):
 
 
 def test_every_proof_passes(tmp_path):
-    results = prove.run(prove.proofs(credits.proof_core()), tmp_path, jobs=2, timeout=900)
+    results = prove.run(prove.proofs(prove_command.proof_core()), tmp_path, jobs=2, timeout=900)
     failed = [entry for entry in results if not prove.passed(entry)]
     assert not failed, json.dumps(failed, indent=1)
     assert {entry["method"] for entry in results} == {"prove", "bmc", "structural"}
@@ -82,10 +83,10 @@ def test_structural_check_finds_ready_depending_on_valid(tmp_path):
 
 
 def test_cli_writes_both_reports(tmp_path, capsys):
-    assert prove.main(["--only", "skid", "--out", str(tmp_path)]) == 0
+    assert prove_command.main(["--only", "skid", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "reports" / "formal.json").read_text())
     assert data["schema_version"] == prove.SCHEMA_VERSION and data["all_passed"]
     for entry in data["properties"]:
         assert {"name", "component", "method", "depth", "result", "seconds"} <= set(entry)
     assert "skid: stream rules" in (tmp_path / "reports" / "formal.md").read_text()
-    assert prove.main(["--only", "no such property", "--out", str(tmp_path)]) == 2
+    assert prove_command.main(["--only", "no such property", "--out", str(tmp_path)]) == 2
