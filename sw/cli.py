@@ -35,6 +35,8 @@ TOOLS = {
     "sim": "sim.run",
     "host": "sw.host",
     "backtest": "sw.backtest",
+    "prove": "hw.prove",
+    "software-bench": "sim.software_bench",
 }
 
 
