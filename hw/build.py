@@ -5,9 +5,11 @@
         [--rebuild] [--placement timing|wirelength ...] [--seed N ...]
         [--allow-timing-failure] [--keep-files]
 
-The flow is :mod:`hw.flow.build`. With no artifact at ``--model`` a model is trained
-first, from live Bybit klines or, when Bybit cannot be reached, from synthetic ones (and
-every report says so). ``--program`` loads the bitstream into the FPGA, ``--flash`` into
+The flow is :mod:`hw.flow.build`. Without ``--model`` and with no artifact at
+``build/model`` a model is trained there first, from live Bybit klines or, when Bybit
+cannot be reached, from synthetic ones (and every report says so); an explicit ``--model``
+that is not an artifact is a usage error, as are a clock of 0 or below and an output that
+cannot be written, all found before any work. ``--program`` loads the bitstream into the FPGA, ``--flash`` into
 the board's flash (:mod:`hw.flow.program`); a bitstream already built from the same model
 with the same options is loaded as it is (``--rebuild`` builds it again). Progress goes to
 stderr, a line at least every 15 s; the summary to stdout.
@@ -29,6 +31,7 @@ from hw.flow.toolchain import BuildError, ToolchainError
 from sw import cli
 from sw.spec import artifact
 
+DEFAULT_MODEL = Path("build/model")
 TRAINING_KLINES = 5000
 #: Bybit must answer within this many seconds, or the build trains on synthetic data.
 BYBIT_TIMEOUT_S = 5
@@ -39,8 +42,9 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--board", required=True, choices=list(BOARDS))
     result.add_argument("--device", help="FPGA size where the board comes in several "
                         "(ulx3s: 12F, 25F, 45F, 85F; default 85F)")
-    result.add_argument("--model", type=Path, default=Path("build/model"),
-                        help="model artifact (directory or model.json); trained if missing")
+    result.add_argument("--model", type=Path,
+                        help=f"model artifact (directory or model.json; default {DEFAULT_MODEL},"
+                        " trained there when missing)")
     result.add_argument("--config", default="auto", choices=("auto", *AUTO_ORDER))
     result.add_argument("--clock-mhz", type=float,
                         help="design clock (default: the board's, e.g. 100 for ulx3s)")
@@ -73,7 +77,11 @@ def command(argv) -> int:
     chosen = BOARDS[args.board]
     if args.baud <= 0:
         arguments.error(f"--baud must be positive, got {args.baud}")
-    options = Options(chosen, args.device or chosen.default_device, args.model, args.config,
+    if args.clock_mhz is not None and not args.clock_mhz > 0:
+        arguments.error(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
+    model = DEFAULT_MODEL if args.model is None else explicit_model(args.model)
+    cli.output(args.out / chosen.name, "--out", directory=True)
+    options = Options(chosen, args.device or chosen.default_device, model, args.config,
                       args.clock_mhz, args.baud, args.allow_timing_failure, args.keep_files,
                       args.out, placements=args.placement or default_placements(),
                       seeds=args.seed, progress=cli.say)
@@ -98,6 +106,16 @@ def command(argv) -> int:
     if loading:
         program.program(chosen, options.packed, args.flash, cli.say)
     return cli.EXIT_OK
+
+
+def explicit_model(path: Path) -> Path:
+    """A ``--model`` given on the command line must be an artifact already (a usage error
+    before any work otherwise): only the default place is trained when empty."""
+    try:
+        artifact.load(path)
+    except artifact.ArtifactError as error:
+        raise cli.UsageError(f"--model: {error}") from None
+    return path
 
 
 def obtain_model(file: Path) -> bool:

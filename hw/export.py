@@ -2,7 +2,9 @@
 
     python -m hw.export --model build/model [--config parallel|folded] [--out build/verilog/]
 
-The export itself, and the JSON's keys, are :mod:`hw.flow.export`.
+The export itself, and the JSON's keys, are :mod:`hw.flow.export`. Both files are replaced
+atomically, so an interrupted export leaves the previous pair (or, between the two, a
+pair that :func:`hw.flow.export.read` refuses).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ def command(argv) -> int:
                         help=f"core configuration: {' or '.join(CONFIGS)} (default parallel)")
     parser.add_argument("--out", default="build/verilog", help="output directory")
     args = parser.parse_args(argv)
+    out = cli.output(args.out, "--out", directory=True)
     try:
-        verilog_path, json_path = export(args.model, args.config, args.out)
+        verilog_path, json_path = export(args.model, args.config, out, cli.say)
     except ArtifactError:
         raise
     except ValueError as error:   # a configuration the core does not have

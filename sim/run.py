@@ -24,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.flow.export import TOP, export
+from hw.flow.export import TOP, ExportMismatch, export
+from hw.flow.export import read as read_export
 from sim import report
 from sim.core_bench import MIN_KLINES
 from sim.runner import ROOT, SimulationError, run_bench, waves_path
+from sw import cli
+from sw.data import sanity
 from sw.data.load import load as load_klines
 from sw.spec import schema
 from sw.spec.artifact import ArtifactError
@@ -48,9 +51,9 @@ def export_core(model_dir, config: str, out_dir) -> tuple[Path, dict]:
     (``latency``, ``ii``, ``config``, ports)."""
     try:
         verilog, described = export(model_dir, config, out_dir)
-    except (ArtifactError, ValueError) as error:
+        return verilog, read_export(described)
+    except (ArtifactError, ValueError, ExportMismatch) as error:
         raise ExportError(f"cannot export the {config} core: {error}") from None
-    return verilog, json.loads(described.read_text())
 
 
 def simulate(model_dir, data, config: str = "parallel", build_dir=None, seed: int = 0,
@@ -70,7 +73,12 @@ def simulate(model_dir, data, config: str = "parallel", build_dir=None, seed: in
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.run", description=__doc__.split("\n")[0])
+    return cli.run(command, argv,
+                   failures=(ArtifactError, KlineError, ExportError, SimulationError))
+
+
+def command(argv) -> int:
+    parser = cli.parser("python -m sim.run", __doc__)
     parser.add_argument("--data", required=True, help="kline file (CSV or v5 JSON response)")
     parser.add_argument("--model", default="build/model", help="model artifact directory")
     parser.add_argument("--config", choices=CONFIGS, default="parallel")
@@ -84,28 +92,27 @@ def main(argv=None) -> int:
                         help="share of cycles o__ready is low (default 0.2)")
     parser.add_argument("--reports", default="build/reports", help="report directory")
     parser.add_argument("--build", default="build/sim", help="simulation build root")
+    parser.add_argument("--force", action="store_true",
+                        help="run the model on klines of another market or interval")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < MIN_KLINES:
         parser.error(f"--limit must be at least {MIN_KLINES}, the fewest klines the core "
                      f"bench measures latency and II on (got {args.limit})")
     try:
         model = load_model(args.model)
-        everything = load_klines(args.data)
-        klines = everything[:args.limit]
-        if len(klines) < MIN_KLINES:
-            raise KlineError(f"{args.data}: {len(klines)} klines, the core bench needs at "
-                             f"least {MIN_KLINES}")
-        history = model.features.warmup_klines
-        if len(everything) <= history:
-            raise KlineError(f"{args.data}: {len(everything)} klines, timing the software "
-                             f"reference needs more than the model's warm-up ({history})")
     except ArtifactError as error:
-        print(f"error: {error}. Train one with `python -m sw.train --data {args.data}`.",
-              file=sys.stderr)
-        return 1
-    except KlineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise ArtifactError(f"{error}. Train one with `python -m sw.train --data "
+                            f"{args.data}`.") from None
+    everything = load_klines(args.data)
+    klines = everything[:args.limit]
+    if len(klines) < MIN_KLINES:
+        raise KlineError(f"{args.data}: {len(klines)} klines, the core bench needs at "
+                         f"least {MIN_KLINES}")
+    history = model.features.warmup_klines
+    if len(everything) <= history:
+        raise KlineError(f"{args.data}: {len(everything)} klines, timing the software "
+                         f"reference needs more than the model's warm-up ({history})")
+    sanity.vet(model.meta, klines, args.force, cli.say)
     build_dir = Path(args.build) / args.config
     # timed before and after the simulation, keeping the faster: a shared machine slows
     # whole minutes down
@@ -116,14 +123,13 @@ def main(argv=None) -> int:
     try:
         results = simulate(args.model, args.data, args.config, build_dir, args.seed,
                            args.limit, args.gap, args.stall, args.waves)
-    except (ExportError, SimulationError) as error:
+    except SimulationError as error:
         failure = error
         measured = build_dir / "results.json"
-        if isinstance(error, ExportError) or not measured.is_file():
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        if not measured.is_file():
+            raise
         results = json.loads(measured.read_text())
-        results["core"] = json.loads((build_dir / f"{TOP}.json").read_text())
+        results["core"] = read_export(build_dir / f"{TOP}.json")
     results["simulation_s"] = time.monotonic() - start
     # on the whole file: a short --limit may leave no kline with the history features need
     print(f"timing the compiled reference again, and NumPy on "
@@ -147,8 +153,7 @@ def main(argv=None) -> int:
     if args.waves:
         print(f"waves: {waves_path(build_dir, 'signal_core')}")
     if failure:
-        print(f"error: {failure}", file=sys.stderr)
-        return 1
+        raise failure
     return 0
 
 
@@ -160,7 +165,6 @@ def probability(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a probability in [0, 1)")
     return value
-
 
 
 if __name__ == "__main__":

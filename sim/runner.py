@@ -8,8 +8,10 @@ the bench writes what it measured to the ``results`` path given in those setting
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 from pathlib import Path
 
 from cocotb_tools.check_results import get_results
@@ -21,6 +23,7 @@ TIMESCALE = ("1ns", "1ps")
 CLOCK_NS = 10
 BENCH_ENV = "SIM_BENCH"
 WAVES_MODULE = "sim_waves_dump"
+PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 class SimulationError(RuntimeError):
@@ -91,7 +94,8 @@ def run_bench(verilog_files, toplevel: str, test_module: str, build_dir, setting
     return those measurements."""
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    settings = {"results": str(build_dir / "results.json"), **settings}
+    settings = {"results": str(build_dir / "results.json"), "runner_pid": os.getpid(),
+                **settings}
     results = Path(settings["results"])
     results.unlink(missing_ok=True)
     bench = build_dir / "bench.json"
@@ -104,8 +108,24 @@ def run_bench(verilog_files, toplevel: str, test_module: str, build_dir, setting
 
 
 def bench_settings() -> dict:
-    """Inside a cocotb test: the settings :func:`run_bench` passed."""
-    return json.loads(Path(os.environ[BENCH_ENV]).read_text())
+    """Inside a cocotb test: the settings :func:`run_bench` passed. The simulator process
+    is tied to the runner's (:func:`die_with`): killed, even by SIGKILL, the runner
+    leaves no simulator behind."""
+    settings = json.loads(Path(os.environ[BENCH_ENV]).read_text())
+    die_with(settings["runner_pid"])
+    return settings
+
+
+def die_with(parent_pid: int) -> None:
+    """End this process when ``parent_pid``, its parent, ends (Linux ``PR_SET_PDEATHSIG``;
+    elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:   # the parent ended before the call
+        os._exit(1)
 
 
 def timeout_ns(deadline) -> int:

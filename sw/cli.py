@@ -7,7 +7,7 @@ exit   meaning
 1      runtime failure: bad data, a model that does not load, a network failure, a
        failed build, simulation or proof
 2      usage error: a bad option, or a path that cannot be used, found before any work
-130    interrupted (Ctrl-C): one line, no child process left behind
+130    interrupted (Ctrl-C or SIGTERM): one line, no child process left behind
 =====  ==============================================================================
 
 Results go to stdout; progress and diagnostics to stderr (:func:`say`). A failure ends the
@@ -18,9 +18,13 @@ traceback of an unexpected error.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import traceback
+import warnings
 from importlib import metadata
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -65,23 +69,52 @@ def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     return result
 
 
+def output(path, option: str, directory: bool = False) -> Path:
+    """``path`` if the tool can write it (a file, or with ``directory`` a directory, created
+    when missing), else a :class:`UsageError` naming ``option``: found before any work."""
+    path = Path(path)
+    if path.exists():
+        if path.is_dir() != directory:
+            raise UsageError(f"{option} {path} is a {'directory' if path.is_dir() else 'file'},"
+                             f" not a {'directory' if directory else 'file'}")
+        existing = path if directory else path.parent
+    else:
+        existing = next(parent for parent in path.parents if parent.exists())
+        if not existing.is_dir():
+            raise UsageError(f"{option} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot write in {existing}")
+    return path
+
+
 def say(line: str) -> None:
-    """A progress or diagnostic line: stderr, flushed."""
-    print(line, file=sys.stderr, flush=True)
+    """A progress or diagnostic line: stderr, flushed, in one write (an interrupt cannot
+    leave it without its newline)."""
+    sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
 
 
 def run(main, argv=None, failures: tuple = ()) -> int:
     """Run ``main(argv)`` under the exit-code table: a :class:`UsageError` exits 2, a
     :class:`Failure`, an ``OSError`` or one of ``failures`` (the tool's own error types)
-    exits 1 with its message, Ctrl-C exits 130, and anything else exits 1 with its type
-    (the traceback with ``--verbose``). ``argparse`` itself exits 2 on a bad option."""
+    exits 1 with its message, Ctrl-C (or SIGTERM) exits 130, and anything else exits 1
+    with its type (the traceback with ``--verbose``). ``argparse`` itself exits 2 on a bad
+    option. SIGTERM is turned into Ctrl-C while ``main`` runs, so the same clean-up runs
+    (``finally`` blocks, ``subprocess.run`` killing its child)."""
     verbose = "--verbose" in (sys.argv[1:] if argv is None else argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:   # not the main thread: signals stay as they are
+        previous = None
     try:
         return main(argv) or EXIT_OK
     except UsageError as error:
         say(f"error: {error}")
         return EXIT_USAGE
     except KeyboardInterrupt:
+        # work cut short warns as it is collected (Amaranth: UnusedElaboratable); the line
+        # below is the last word
+        warnings.simplefilter("ignore")
         say("interrupted")
         return EXIT_INTERRUPTED
     except (Failure, OSError, *failures) as error:
@@ -93,6 +126,13 @@ def run(main, argv=None, failures: tuple = ()) -> int:
         say(f"error: internal error, {type(error).__name__}: {error}"
             + ("" if verbose else " (--verbose shows the traceback)"))
         return EXIT_FAILURE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def fpga_trader(argv=None) -> int:

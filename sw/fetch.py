@@ -4,7 +4,9 @@
         --out build/data/BTCUSDT_linear_5m.csv --cache-dir build/cache
 
 The client is :mod:`sw.data.bybit`, the cache and the CSV :mod:`sw.data.fetch`. Pages,
-retries and gaps are reported on stderr; the line naming the written file on stdout.
+retries and gaps are reported on stderr; the line naming the written file on stdout. Each
+request ends within ``--timeout`` seconds in all; fewer candles than asked for is an error
+unless ``--allow-short``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from sw import cli
 from sw.data.bybit import DEFAULT_URL, BybitClient, BybitError, BybitParamError
-from sw.data.fetch import cached_klines, save_csv
+from sw.data.fetch import cached_klines, save_csv, shortfall
 from sw.spec.klines import KlineError, iso, parse_time
 
 
@@ -33,15 +35,30 @@ def command(argv) -> int:
                         "build/data/<symbol>_<category>_<interval>m.csv)")
     parser.add_argument("--cache-dir", type=Path, help="cache directory, e.g. build/cache")
     parser.add_argument("--base-url", default=DEFAULT_URL)
-    parser.add_argument("--max-retries", type=int, default=5)
+    parser.add_argument("--max-retries", type=int, default=5,
+                        help="retries of a failed request (default 5)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds each request may take in all, however slowly the "
+                        "server answers (default 10)")
+    parser.add_argument("--allow-short", action="store_true",
+                        help="write fewer candles than asked for when Bybit has no more "
+                        "(an error otherwise)")
     args = parser.parse_args(argv)
     if args.end is not None and args.start is None:
         parser.error("--end needs --start")
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
-    out = args.out or Path("build/data") / f"{args.symbol}_{args.category}_{args.interval}m.csv"
+    if args.max_retries < 0:
+        parser.error(f"--max-retries must be 0 or more, got {args.max_retries}")
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be positive, got {args.timeout:g}")
+    out = cli.output(args.out or Path("build/data") /
+                     f"{args.symbol}_{args.category}_{args.interval}m.csv", "--out")
+    if args.cache_dir:
+        cli.output(args.cache_dir, "--cache-dir", directory=True)
 
-    client = BybitClient(args.base_url, max_retries=args.max_retries, progress=cli.say)
+    client = BybitClient(args.base_url, timeout=args.timeout, max_retries=args.max_retries,
+                         progress=cli.say)
     span = dict(start_ms=args.start, end_ms=args.end, count=args.count)
     try:
         if args.cache_dir:
@@ -51,9 +68,13 @@ def command(argv) -> int:
             klines = client.klines(args.symbol, args.interval, args.category, **span)
     except BybitParamError as error:   # Bybit refused the symbol, interval or span asked for
         raise cli.UsageError(error) from None
-    if not len(klines):
-        raise KlineError(f"Bybit returned no closed {args.symbol} {args.category} "
-                         f"{args.interval} candles in the requested span")
+    short = shortfall(klines, **span, server_ms=client.server_ms)
+    if short:
+        short = (f"short answer: Bybit returned {short} ({args.symbol} {args.category} "
+                 f"{args.interval}); the history may start later, or a page came back empty")
+        if not args.allow_short or not len(klines):
+            raise KlineError(f"{short}: run again, or pass --allow-short to write what came")
+        cli.say(f"warning: {short} (--allow-short)")
     save_csv(klines, out)
     for before, after in klines.gaps:
         cli.say(f"gap: no candles between {iso(before)} and {iso(after)} (reported, not filled)")

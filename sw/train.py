@@ -2,10 +2,14 @@
 
     python -m sw.train --data ../shared/data/bybit/BTCUSDT_linear_5m.csv \\
         [--out build/model] [--reports build/reports] [--hidden 16] \\
-        [--weight-bits 8|4|1] [--epochs N] [--seed S] [--label NAME]
+        [--weight-bits 8|4|1] [--epochs N] [--seed S] [--label NAME] [--allow-gaps]
 
 Training itself is :mod:`sw.learn.train`; the report :mod:`sw.learn.precision`. Per-epoch
-progress goes to stderr; the artifact and report paths to stdout.
+progress goes to stderr; the artifact and report paths to stdout. Klines with gaps are
+refused (``--allow-gaps`` trains across them), and so are klines that make a single label
+class. The artifact is written first, then the report, which names the artifact it
+describes by its SHA-256: a run interrupted between the two leaves a report that
+:func:`sw.learn.precision.read` refuses for the new model.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 from pathlib import Path
 
 from sw import cli
+from sw.data import sanity
 from sw.data.load import load
 from sw.learn import precision
 from sw.learn.labels import DEFAULT_LABEL, LABELS
@@ -47,14 +52,23 @@ def command(argv) -> int:
     parser.add_argument("--label", choices=list(LABELS), default=DEFAULT_LABEL,
                         help=f"what the model calls (default {DEFAULT_LABEL}; "
                              "python -m sw.backtest says why)")
+    parser.add_argument("--allow-gaps", action="store_true",
+                        help="train on klines with gaps (refused otherwise)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    out = cli.output(args.out, "--out", directory=True)
+    reports = cli.output(args.reports, "--reports", directory=True)
     klines = load(args.data)
+    gaps = sanity.gaps_error(klines)
+    if gaps and not args.allow_gaps:
+        raise KlineError(gaps)
+    for line in sanity.gap_lines(klines) + sanity.warnings(klines):
+        cli.say(line)
     trained = train(klines, args.hidden, args.weight_bits, args.seed, args.epochs,
                     label=args.label)
-    path = save(trained.artifact, Path(args.out) / "model.json")
-    report = precision.write(precision.measure(trained), args.reports)
+    path = save(trained.artifact, Path(out) / "model.json")
+    report = precision.write(precision.measure(trained), reports, path)
     meta = trained.artifact.meta
     print(f"model: {path} ({meta['scheme']['name']}, test accuracy "
           f"{meta['test_accuracy']:.3f}, FP32 {meta['fp32_test_accuracy']:.3f})")

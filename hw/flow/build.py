@@ -5,7 +5,10 @@ Steps, each timed: elaborate (Amaranth), rtlil, synthesis (Yosys), place_and_rou
 of :mod:`hw.flow.placement`), packing (ecppack / icepack). ``config="auto"`` builds the
 fully parallel core, and falls back to the folded one when place and route finds the
 device too small. Output in ``<out>/<board>/``: ``trader.bit``, the report
-(:mod:`hw.flow.report`) and the tool logs. The flow needs a model artifact and nothing
+(:mod:`hw.flow.report`) and the tool logs, built beside it and swapped in as one set only
+when the build succeeds (:func:`sw.spec.files.staged_directory`): an interrupted or failed
+build leaves the previous set whole, and a build that misses timing leaves its own report
+and logs in ``<out>/<board>/failed/``. The flow needs a model artifact and nothing
 else from ``sw``; ``python -m hw.build`` is its command line (and trains a model when
 there is none).
 
@@ -35,6 +38,7 @@ from hw.flow.placement import DoesNotFit, Placed, default_placements, place_and_
 from hw.flow.toolchain import BuildError, Progress, configure, run_tool, versions
 from hw.gateware.core import CONFIGS
 from sw.spec import artifact, schema
+from sw.spec.files import staged_directory
 
 DESIGN = "trader"
 #: Configurations ``config="auto"`` tries: every named one, fastest first.
@@ -94,7 +98,7 @@ class Options:
     @property
     def requested_mhz(self) -> float:
         """The design clock asked for: ``clock_mhz``, else the board's default."""
-        return self.clock_mhz or self.board.clock_mhz
+        return self.board.clock_mhz if self.clock_mhz is None else self.clock_mhz
 
 
 @dataclass
@@ -173,14 +177,26 @@ def build(options: Options, core_factory=None, *, trained_now: bool = False) -> 
     if core_factory is None:
         from hw.board.top import LinkedCore as core_factory
     model = artifact.load(options.model_file)
-    for stale in options.directory.glob(f"{DESIGN}.*"):
-        stale.unlink()
     tools = versions(found.tools)
+    # the bitstream, the report and the logs replace the previous set together, only
+    # when the build succeeds: an interrupted or failed build leaves that set whole
+    with staged_directory(options.directory) as staging:
+        attempt, result = place(options, found, model, core_factory, tools, trained_now,
+                                staging)
+        pack(attempt, options, staging, result)
+        build_report.write(result, staging)
+    return result
 
+
+def place(options: Options, found: Target, model, core_factory, tools: dict,
+          trained_now: bool, staging: Path) -> tuple[Attempt, dict]:
+    """Every configuration asked for until one fits, in ``staging/work``; the attempt kept
+    and its report. A build that misses timing (unless ``allow_timing_failure``) leaves its
+    report and logs in ``<board>/failed/`` and raises :class:`BuildError`."""
     configs = AUTO_ORDER if options.config == "auto" else (options.config,)
     outcomes = []
     for config in configs:
-        attempt = Attempt(config, options.directory / "work")
+        attempt = Attempt(config, staging / "work")
         try:
             run_flow(attempt, options, found, model, core_factory)
         except DoesNotFit as error:
@@ -206,15 +222,17 @@ def build(options: Options, core_factory=None, *, trained_now: bool = False) -> 
                                       build_report.FLIP_FLOP_PREFIX[options.board.family]))
     if not result["timing_met"] and not options.allow_timing_failure:
         result["bitstream"] = None
-        build_report.write(result, options.directory)
+        failed = options.directory / "failed"
+        with staged_directory(failed) as directory:
+            logs(attempt.workdir, directory)
+            build_report.write(result, directory)
         raise BuildError(f"timing not met: fmax {result['fmax_mhz']:.2f} MHz < "
                          f"{result['target_mhz']:g} MHz ({' and '.join(options.placements)} "
                          f"placement, seed {', '.join(map(str, options.seeds))}; lower "
                          f"--clock-mhz, try other --seed values, or pass "
-                         f"--allow-timing-failure); no bitstream written")
-    pack(attempt, options, result)
-    build_report.write(result, options.directory)
-    return result
+                         f"--allow-timing-failure); no bitstream written, the previous build "
+                         f"kept; this one's report and logs in {failed}")
+    return attempt, result
 
 
 def run_flow(attempt: Attempt, options: Options, found: Target, model, core_factory):
@@ -244,23 +262,28 @@ def run_flow(attempt: Attempt, options: Options, found: Target, model, core_fact
                                          options.seeds, progress)
 
 
-def pack(attempt: Attempt, options: Options, result: dict):
-    """Write the bitstream, and move it, the logs and nextpnr's report out of ``work/``."""
+def pack(attempt: Attempt, options: Options, directory: Path, result: dict):
+    """Write the bitstream, and move it, the logs and nextpnr's report out of ``work/``
+    into ``directory`` (the set that becomes ``options.directory``)."""
     with step(attempt, "packing", options.progress) as progress:
         run_tool(attempt.commands[2], attempt.workdir, None, progress)
     result["steps_s"] = dict(attempt.steps_s)
-    directory = options.directory
     for name in (f"{DESIGN}.bit", f"{DESIGN}.bin", f"{DESIGN}.svf"):
         if (attempt.workdir / name).exists():
             shutil.copy(attempt.workdir / name, directory / name)
     if options.packed != options.bitstream:
         # iCE40 bitstreams are .bin; the .bit twin keeps one name across boards
-        shutil.copy(options.packed, options.bitstream)
-    shutil.copy(attempt.workdir / f"{DESIGN}.rpt", directory / "yosys.log")
-    shutil.copy(attempt.workdir / f"{DESIGN}.tim", directory / "nextpnr.log")
-    shutil.copy(attempt.workdir / "nextpnr.json", directory / "nextpnr.json")
+        shutil.copy(directory / options.packed.name, directory / options.bitstream.name)
+    logs(attempt.workdir, directory)
     if not options.keep_files:
         shutil.rmtree(attempt.workdir)
+
+
+def logs(workdir: Path, directory: Path):
+    """The tools' logs and nextpnr's report, from ``workdir`` into ``directory``."""
+    shutil.copy(workdir / f"{DESIGN}.rpt", directory / "yosys.log")
+    shutil.copy(workdir / f"{DESIGN}.tim", directory / "nextpnr.log")
+    shutil.copy(workdir / "nextpnr.json", directory / "nextpnr.json")
 
 
 @contextlib.contextmanager

@@ -5,13 +5,14 @@ Writes ``<out>/signal_core.v``: module ``signal_core`` with ports ``clk``, ``rst
 ``i__valid``, ``i__ready``, ``i__payload``, ``o__valid``, ``o__ready``, ``o__payload``; and
 ``<out>/signal_core.json`` (keys in :mod:`sw.spec.schema`): ``latency`` and ``ii``
 (cycles), ``config``, ``mac_lanes`` per layer, ``classes``, the model file and its
-SHA-256, each port's direction and width, and the bit range ``[msb, lsb]`` of every
-payload field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``).
+SHA-256, each port's direction and width, the bit range ``[msb, lsb]`` of every payload
+field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``), and the SHA-256 of the
+Verilog it describes (``verilog_sha256``, checked by :func:`read`). Each file is replaced
+atomically, the description last.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from amaranth.lib import data
 from hw.gateware.core import SignalCore
 from hw.gateware.layouts import KLINE, signal_layout
 from sw.spec import artifact, schema
+from sw.spec.files import atomic_write, sha256
 
 TOP = "signal_core"
 
@@ -56,7 +58,7 @@ def describe(core: SignalCore, model_path: Path, classes) -> dict:
         "ii": core.ii,
         "classes": list(classes),
         "model": {"path": str(model_path),
-                  "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest()},
+                  "sha256": sha256(model_path)},
         "ports": {
             "clk": port("in", 1), "rst": port("in", 1),
             "i__valid": port("in", 1), "i__ready": port("out", 1),
@@ -67,8 +69,10 @@ def describe(core: SignalCore, model_path: Path, classes) -> dict:
     }
 
 
-def export(model_dir, config: str = "parallel", out="build/verilog") -> tuple[Path, Path]:
-    """Write the Verilog and its JSON description; return their paths.
+def export(model_dir, config: str = "parallel", out="build/verilog",
+           progress=lambda line: None) -> tuple[Path, Path]:
+    """Write the Verilog and its JSON description; return their paths. ``progress`` hears
+    of the conversion once model and configuration are checked.
     Raises :class:`sw.spec.artifact.ArtifactError` or ValueError (bad config)."""
     model_path = Path(model_dir)
     if model_path.is_dir():
@@ -76,9 +80,31 @@ def export(model_dir, config: str = "parallel", out="build/verilog") -> tuple[Pa
     model = artifact.load(model_path)
     core = SignalCore(model, config)   # checks config first: ValueError before any file
     description = describe(core, model_path.resolve(), model.classes)
+    progress(f"converting the {config} core of {model_path} to Verilog")
+    text = verilog.convert(core, name=TOP)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     verilog_path, json_path = out / f"{TOP}.v", out / f"{TOP}.json"
-    verilog_path.write_text(verilog.convert(core, name=TOP))
-    json_path.write_text(json.dumps(description, indent=1) + "\n")
+    # each file whole or not at all; the description, written last, names the Verilog it
+    # describes, so a pair torn by a kill between the two is seen by read()
+    with atomic_write(verilog_path) as handle:
+        handle.write(text)
+    description["verilog_sha256"] = sha256(verilog_path)
+    with atomic_write(json_path) as handle:
+        handle.write(json.dumps(description, indent=1) + "\n")
     return verilog_path, json_path
+
+
+def read(json_path) -> dict:
+    """An export's description, checked against the Verilog beside it
+    (:class:`ExportMismatch` when the two are not from one export)."""
+    json_path = Path(json_path)
+    description = json.loads(json_path.read_text())
+    verilog_path = json_path.with_name(description["verilog"])
+    if description.get("verilog_sha256") != sha256(verilog_path):
+        raise ExportMismatch(f"{verilog_path} is not the Verilog {json_path} describes "
+                             "(an interrupted export?): export again")
+    return description
+
+
+class ExportMismatch(RuntimeError):
+    """A Verilog file and a description from different exports."""

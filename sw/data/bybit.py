@@ -8,10 +8,16 @@ ones refused), the still-open newest candle (start + interval > the server's ``t
 dropped, and the result goes through :func:`sw.spec.klines.from_rows`, which checks every candle
 and records gaps without filling them.
 
-Rate limits (HTTP 403 / 429, retCode 10006), server trouble (HTTP 5xx, retCode 10000 /
-10016), timeouts, dropped connections and malformed or truncated bodies are retried with
-exponential backoff (or until ``X-Bapi-Limit-Reset-Timestamp`` when the server sends it),
-then reported as :class:`BybitUnavailable`. Errors in the request itself are not retried.
+Every request ends by a total deadline (``timeout``: connecting, headers and body
+together; :mod:`sw.data.http`), however slowly the server trickles its answer. Rate limits
+(HTTP 403 / 429, retCode 10006), server trouble (HTTP 5xx, retCode 10000 / 10016),
+requests past their deadline, dropped connections and malformed or truncated bodies are
+retried with exponential backoff (or until ``X-Bapi-Limit-Reset-Timestamp`` when the
+server sends it), then reported as :class:`BybitUnavailable`. Errors in the request
+itself are not retried, nor are answers that cannot be right: rows for another symbol or
+category. A page holding a candle that starts after the server's own time is retried
+like a busy server (a skewed clock would otherwise hide the newest candles as "not closed
+yet").
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import time
 
 import requests
 
+from sw.data import http
 from sw.spec.klines import KlineError, from_rows, instrument, interval_ms, iso
 
 DEFAULT_URL = "https://api.bybit.com"
@@ -104,17 +111,23 @@ def _api_error(code: int, message: str, where: str) -> BybitError:
 class BybitClient:
     """Fetches klines from ``base_url`` with a :class:`requests.Session`.
 
-    ``progress`` receives one line per page and per retry. ``sleep`` and ``clock`` (seconds)
-    are injectable so tests need not wait; a single wait never exceeds ``max_wait_s``.
+    Each request ends within ``timeout`` seconds in all. ``progress`` receives one line
+    per page and per retry. ``sleep`` and ``clock`` (seconds) are injectable so tests need
+    not wait; a single wait never exceeds ``max_wait_s``. ``server_ms`` is the server time
+    of the last page.
     """
 
     def __init__(self, base_url: str = DEFAULT_URL, session: requests.Session | None = None,
                  timeout: float = 10.0, max_retries: int = 5, backoff_s: float = 0.5,
                  progress=None, *, sleep=time.sleep, clock=time.time,
                  max_wait_s: float = 30.0):
+        if max_retries < 0 or not timeout > 0:
+            raise ValueError(f"max_retries {max_retries} must be 0 or more and timeout "
+                             f"{timeout} positive")
         self.url = base_url.rstrip("/") + KLINE_PATH
-        self.session = session or requests.Session()
+        self.session = http.session(session)
         self.timeout = timeout
+        self.server_ms = None
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.progress = progress or (lambda line: None)
@@ -160,16 +173,20 @@ class BybitClient:
                 self.sleep(delay)
             reset_ms = None
             try:
-                response = self.session.get(self.url, params=params, timeout=self.timeout)
-            except requests.Timeout:
-                reason = f"no answer within {self.timeout} s"
-                continue
+                with http.deadline(self.timeout) as expired:
+                    response = self.session.get(self.url, params=params,
+                                                timeout=self.timeout)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ContentDecodingError) as error:
-                reason = f"connection failed ({_cause(error)})"
+                    requests.exceptions.ContentDecodingError, requests.Timeout) as error:
+                late = expired.is_set() or isinstance(error, requests.Timeout)
+                reason = (f"no complete answer within {self.timeout:g} s" if late
+                          else f"connection failed ({_cause(error)})")
                 continue
             except requests.RequestException as error:
                 raise BybitError(f"{where}: cannot request {self.url}: {error}") from None
+            if expired.is_set():   # cut short mid-answer: what arrived is not the answer
+                reason = f"no complete answer within {self.timeout:g} s"
+                continue
             reset_ms = response.headers.get("X-Bapi-Limit-Reset-Timestamp")
             status = response.status_code
             if status in RETRIED_HTTP or status >= 500:
@@ -183,9 +200,16 @@ class BybitClient:
                 reason = f"malformed JSON body ({len(response.content)} bytes)"
                 continue
             try:
-                return parse_response(body, where), body["time"]
+                rows = parse_response(body, where)
             except BybitBusy as busy:
                 reason = str(busy)
+                continue
+            check_subject(body["result"], params, where)
+            if rows and rows[-1][0] > body["time"]:
+                reason = (f"the candle starting {iso(rows[-1][0])} starts after the server "
+                          f"time {iso(body['time'])} (skewed clock)")
+                continue
+            return rows, body["time"]
         attempts = self.max_retries + 1
         raise BybitUnavailable(f"Bybit unavailable at {self.url}: {reason} (gave up after "
                                f"{attempts} attempt{'s' if attempts > 1 else ''})")
@@ -195,6 +219,15 @@ class BybitClient:
         if reset_ms is not None and str(reset_ms).isdigit():
             delay = max(delay, int(reset_ms) / 1000 - self.clock())
         return min(delay, self.max_wait_s)
+
+
+def check_subject(result: dict, params: dict, where: str) -> None:
+    """An answer that names another symbol or category than asked for is refused."""
+    for key in ("symbol", "category"):
+        said = result.get(key)
+        if said is not None and said != params[key]:
+            raise BybitDataError(f"{where}: the answer is for {key} {said!r}, not the "
+                                 f"{params[key]!r} asked for")
 
 
 def _cause(error: Exception) -> str:
@@ -256,6 +289,7 @@ class _Query:
                 self.instrument = instrument(self.base["category"], self.base["symbol"])
             except KlineError as error:
                 raise BybitParamError(str(error)) from None
+        self.client.server_ms = now
         closed = [row for row in rows if row[0] + self.step <= now]
         for row in closed:
             known = self.candles.setdefault(row[0], row)

@@ -69,14 +69,20 @@ class Dataset:
         return {name: int(len(index)) for name, index in self.splits.items()}
 
 
+class DataError(ValueError):
+    """Klines that cannot train a model; the message says why."""
+
+
 def prepare(klines: Klines, spec: FeatureSpec | None = None, split=SPLIT,
             label: Label | str = DEFAULT_LABEL) -> Dataset:
-    """Features, labels and the chronological split (proportions ``split``) of ``klines``."""
+    """Features, labels and the chronological split (proportions ``split``) of ``klines``;
+    :class:`DataError` when they are too few or make a single class."""
     label = LABELS[label] if isinstance(label, str) else label
+    source = klines.source or "klines"
     usable = np.flatnonzero(warm(klines, spec or FeatureSpec()) & ~np.isnan(label.future(klines)))
     if len(usable) < 30:
-        raise ValueError(f"{klines.source or 'klines'}: {len(klines)} klines leave "
-                         f"{len(usable)} warm labelled ones; need at least 30")
+        raise DataError(f"{source}: {len(klines)} klines leave {len(usable)} warm labelled "
+                        "ones; need at least 30")
     ends = np.cumsum(np.round(np.array(split) / sum(split) * len(usable)).astype(int))
     return split_dataset(klines, *np.split(usable, ends[:2]), spec=spec, label=label)
 
@@ -89,13 +95,30 @@ def split_dataset(klines: Klines, train: np.ndarray, val: np.ndarray, test: np.n
     and the label thresholds as the module docstring says."""
     if len(val) and len(test):
         train, val = train[train + label.horizon <= val[0]], val[val + label.horizon <= test[0]]
-    if spec is None:   # klines 0 .. train[-1] + 1: see the module docstring
-        spec = calibrate(klines[:int(train[-1]) + 2])
     r = label.future(klines)
     thresholds = label.fit(r[train])
+    check_labels(klines.source or "klines", label, r[train], thresholds)
+    if spec is None:   # klines 0 .. train[-1] + 1: see the module docstring
+        spec = calibrate(klines[:int(train[-1]) + 2])
     return Dataset(spec, features_float(klines, spec), features_int(klines, spec),
                    classes(r, thresholds), {"train": train, "val": val, "test": test},
                    thresholds, label, klines.source, klines.synthetic)
+
+
+def check_labels(source: str, label: Label, r_train: np.ndarray, thresholds) -> None:
+    """The training split must make more than one class, or there is nothing to learn
+    (constant prices make one: every return is 0)."""
+    made = np.unique(classes(r_train, thresholds))
+    if len(made) > 1:
+        return
+    values = np.unique(r_train)
+    why = (f"its return is {values[0]:g} for every training kline (constant prices?)"
+           if len(values) == 1 else
+           f"its {len(values)} distinct returns on the training klines, "
+           f"{values[0]:.3g} .. {values[-1]:.3g}, all fall between the same thresholds "
+           f"({thresholds[0]:.3g}, {thresholds[1]:.3g})")
+    raise DataError(f"{source}: cannot make the {label.name} labels: {why}, so every "
+                    f"training kline is {CLASSES[made[0]]!r}")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -269,8 +292,10 @@ def fit(model: MLP, x, y, *, x_val=None, y_val=None, epochs=20, batch_size=256,
             extra = (f"  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.3f}"
                      if x_val is not None else "")
             extra += f"  score {record['score']:.4f}" if score else ""
-            print(f"[{name}] epoch {epoch:3d}/{epochs}  loss {record['loss']:.4f}{extra}",
-                  file=sys.stderr, flush=True)
+            # one write: an interrupt cannot leave the line without its newline
+            sys.stderr.write(f"[{name}] epoch {epoch:3d}/{epochs}  loss {record['loss']:.4f}"
+                             f"{extra}\n")
+            sys.stderr.flush()
     if best is not None:
         model.weights, model.biases = best.weights, best.biases
     return history

@@ -8,7 +8,8 @@ FP16 run on the float features. Then the exported model's integer (golden) outpu
 compared with its fake-quant float simulation, kline by kline.
 
 Writes ``precision.json`` (machines; keys in :mod:`sw.spec.schema`), ``precision.md`` and
-``precision.png`` (people).
+``precision.png`` (people), each naming the model file it describes by its SHA-256
+(:func:`read` checks it).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sw.learn.quant import (
 from sw.learn.train import EXPORT, PERCENTILE, Trained, quantize_scheme
 from sw.spec import golden, schema
 from sw.spec.features import FEATURE_LIMIT
+from sw.spec.files import atomic_write, sha256
 
 SCHEMES = (
     Scheme("int8-ptq-per-tensor-minmax", 8, per_channel=False),
@@ -199,6 +201,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# Precision report",
         "",
+        f"Model: `{report['model']['path']}` (SHA-256 `{report['model']['sha256']}`).",
+        "",
         f"Data: {data['source']} ({data['symbol']} {data['category']}, interval "
         f"{data['interval']}, {data['klines']} klines"
         f"{', SYNTHETIC' if data['synthetic'] else ', real recorded data'}). "
@@ -274,16 +278,39 @@ def plot(report: dict, path: Path) -> None:
         ax.margins(x=0.2)
     axes[0].invert_yaxis()
     src = report["data"]["source"] + (" (SYNTHETIC)" if report["data"]["synthetic"] else "")
-    fig.suptitle(f"Quantization schemes on the test split of {src} (exported in red)")
+    fig.suptitle(f"Quantization schemes on the test split of {src} (exported in red; "
+                 f"model {report['model']['sha256'][:12]})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path, binary=True) as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
 
 
-def write(report: dict, out_dir) -> Path:
+class ReportMismatch(ValueError):
+    """A precision report that describes another model than the one beside it."""
+
+
+def write(report: dict, out_dir, model_path) -> Path:
+    """Write ``precision.png``, ``precision.md`` and ``precision.json`` (last), each
+    replaced atomically and naming the model file it describes by its SHA-256, so that
+    :func:`read` can tell a report left by an interrupted run from the model's own."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "precision.json").write_text(json.dumps(report, indent=1))
-    (out / "precision.md").write_text(markdown(report))
+    report = {**report, "model": {"path": str(model_path), "sha256": sha256(model_path)}}
     plot(report, out / "precision.png")
+    with atomic_write(out / "precision.md") as handle:
+        handle.write(markdown(report))
+    with atomic_write(out / "precision.json") as handle:
+        handle.write(json.dumps(report, indent=1))
     return out / "precision.json"
+
+
+def read(out_dir, model_path) -> dict:
+    """The precision report in ``out_dir``, checked to describe the model file
+    ``model_path`` (:class:`ReportMismatch` otherwise)."""
+    report = json.loads((Path(out_dir) / "precision.json").read_text())
+    described = report.get("model", {}).get("sha256")
+    if described != sha256(model_path):
+        raise ReportMismatch(f"{Path(out_dir) / 'precision.json'} describes the model with "
+                             f"SHA-256 {described}, not {model_path}: train again to "
+                             "write both")
+    return report

@@ -313,9 +313,13 @@ def multiplier_shift(real) -> tuple[np.ndarray, np.ndarray]:
     overflow = multiplier >= 2 ** MULTIPLIER_BITS
     multiplier = np.where(overflow, multiplier // 2, multiplier)
     shift = np.where(overflow, shift - 1, shift)
-    if np.any(shift < 1) or np.any(shift > MAX_REQUANT_SHIFT):
-        raise ValueError(f"requantization scale {real} needs a shift outside "
-                         f"[1, {MAX_REQUANT_SHIFT}]")
+    outside = np.flatnonzero((shift < 1) | (shift > MAX_REQUANT_SHIFT))
+    if outside.size:
+        n = outside[0]
+        raise ValueError(f"output {n}: requantization scale {real[n]:.3g} needs shift "
+                         f"{shift[n]}, outside [1, {MAX_REQUANT_SHIFT}] ({outside.size} of "
+                         f"{real.size} outputs): the layer's weights or activations are "
+                         "all but constant")
     return multiplier, shift
 
 
@@ -333,7 +337,10 @@ def to_integer_model(model: MLP, quantizer: FakeQuant, spec: FeatureSpec,
         codes, weight_scale, bias_codes = quantizer.layer_codes(i, w, b)
         input_scale, input_zero_point = quantizer.input_params(i)
         output_scale, output_zero_point = quantizer.activations[i]
-        multiplier, shift = multiplier_shift(input_scale * weight_scale / output_scale)
+        try:
+            multiplier, shift = multiplier_shift(input_scale * weight_scale / output_scale)
+        except ValueError as error:
+            raise ValueError(f"layer {i}, {error}") from None
         layers.append(QuantizedLayer(
             weights=codes, bias=bias_codes - input_zero_point * codes.sum(axis=1),
             multiplier=multiplier, shift=shift, output_zero_point=int(output_zero_point),

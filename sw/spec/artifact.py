@@ -14,6 +14,7 @@ is wrong.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from sw.spec import packing, schema
 from sw.spec.features import FeatureSpec
-from sw.spec.files import atomic_write
+from sw.spec.files import NotText, atomic_write, read_text
 
 #: The signal's classes, in the order of the final layer's outputs.
 CLASSES = ("down", "flat", "up")
@@ -123,8 +124,10 @@ def load(path) -> QuantizedModel:
     if not path.is_file():
         raise ArtifactError(f"{path}: no model file (run `python -m sw.train` first)")
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        data = json.loads(read_text(path))
+    except NotText as error:
+        raise ArtifactError(f"{error}: not a model file") from None
+    except json.JSONDecodeError as error:
         raise ArtifactError(f"{path}: not a complete JSON model file ({error})") from None
     try:
         return from_json(data)
@@ -135,42 +138,84 @@ def load(path) -> QuantizedModel:
 def from_json(data) -> QuantizedModel:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ArtifactError(f"format: expected {FORMAT!r}")
-    legacy = "schema_version" not in data and data.get("version") == LEGACY_VERSION
-    if not legacy and data.get("schema_version") != schema.ARTIFACT:
+    legacy = "schema_version" not in data and exactly(data.get("version"), LEGACY_VERSION)
+    if not legacy and not exactly(data.get("schema_version"), schema.ARTIFACT):
         found = data.get("schema_version", data.get("version"))
-        raise ArtifactError(f"schema_version: file has {found!r}, this toolkit reads "
+        raise ArtifactError(f"schema_version: file has {json.dumps(found)}, this toolkit reads "
                             f"{schema.ARTIFACT} (and version {LEGACY_VERSION} files)")
-    try:
-        features = FeatureSpec.from_json(need(data, "features", dict))
-    except (KeyError, TypeError, ValueError) as error:
-        raise ArtifactError(f"features: {error}") from None
-    classes = tuple(need(data, "classes", list))
+    features = features_from_json(need(data, "features", dict))
+    classes = need(data, "classes", list)
+    if not all(isinstance(name, str) and name for name in classes) or \
+            len(set(classes)) != len(classes):
+        raise ArtifactError("classes: expected distinct non-empty names")
     layers = [layer_from_json(raw, f"layers[{i}]")
               for i, raw in enumerate(need(data, "layers", list))]
-    meta = dict(need(data, "meta", dict)) if "meta" in data else {}
+    model = QuantizedModel(features, layers, tuple(classes), meta_from_json(data))
+    validate(model)
+    return model
+
+
+def exactly(value, number: int) -> bool:
+    """``value`` is the JSON integer ``number`` (not ``true``, not ``1.0``)."""
+    return type(value) is int and value == number
+
+
+def need(data: dict, key: str, kind, where: str = ""):
+    """``data[key]``, of type ``kind`` (an ``int`` is never a bool, a ``float`` may be an
+    ``int``; a float must be finite)."""
+    if not isinstance(data, dict) or key not in data:
+        raise ArtifactError(f"{where}{key}: missing")
+    return typed(data[key], kind, f"{where}{key}")
+
+
+def typed(value, kind, where: str):
+    kinds = (int, float) if kind is float else kind
+    if not isinstance(value, kinds) or isinstance(value, bool) and kind is not bool:
+        raise ArtifactError(f"{where}: expected {kind.__name__}, got {json.dumps(value)}")
+    if kind is float and not math.isfinite(value):
+        raise ArtifactError(f"{where}: expected a finite number, got {value}")
+    return value
+
+
+def features_from_json(raw: dict) -> FeatureSpec:
+    at = "features."
+    names = need(raw, "names", list, at)
+    shifts = need(raw, "shifts", list, at)
+    for i, name in enumerate(names):
+        typed(name, str, f"{at}names[{i}]")
+    for i, shift in enumerate(shifts):
+        typed(shift, int, f"{at}shifts[{i}]")
+    try:
+        return FeatureSpec(tuple(names), tuple(shifts), need(raw, "volume_window", int, at))
+    except ValueError as error:
+        raise ArtifactError(str(error)) from None
+
+
+def meta_from_json(data: dict) -> dict:
+    """``meta``: an object whose keys the tools read have their types (``scheme`` an
+    object with a ``name``, or an older file's plain name; ``data`` an object with string
+    ``symbol``, ``category`` and ``interval`` and a boolean ``synthetic``)."""
+    meta = dict(typed(data.get("meta", {}), dict, "meta"))
     if "scheme" in meta:
         try:
             meta["scheme"] = schema.scheme(meta["scheme"])
         except schema.SchemaError as error:
             raise ArtifactError(f"meta.{error}") from None
-    model = QuantizedModel(features, layers, classes, meta)
-    validate(model)
-    return model
-
-
-def need(data: dict, key: str, kind, where: str = ""):
-    if not isinstance(data, dict) or key not in data:
-        raise ArtifactError(f"{where}{key}: missing")
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise ArtifactError(f"{where}{key}: expected {kind.__name__}, got {type(value).__name__}")
-    return value
+    about = typed(meta.get("data", {}), dict, "meta.data")
+    for key, kind in (("symbol", str), ("category", str), ("interval", str),
+                      ("synthetic", bool)):
+        if key in about:
+            typed(about[key], kind, f"meta.data.{key}")
+    return meta
 
 
 def layer_from_json(raw: dict, where: str) -> QuantizedLayer:
     """One layer as the file has it; how the layers chain is :func:`validate`'s check."""
     at = where + "."
+    typed(raw, dict, where)
     n_in, n_out = need(raw, "inputs", int, at), need(raw, "outputs", int, at)
+    if n_in < 1 or n_out < 1:
+        raise ArtifactError(f"{at}inputs, outputs: {n_in}, {n_out}; both must be at least 1")
     bits = need(raw, "weight_bits", int, at)
     if bits not in packing.WEIGHT_BITS:
         raise ArtifactError(f"{at}weight_bits: {bits} is not one of {packing.WEIGHT_BITS}")
@@ -180,19 +225,29 @@ def layer_from_json(raw: dict, where: str) -> QuantizedLayer:
     except ValueError as error:
         raise ArtifactError(f"{at}weights: {error}") from None
 
-    def vector(key):
-        values = need(raw, key, list, at)
-        if len(values) != n_out or not all(isinstance(v, int) for v in values):
-            raise ArtifactError(f"{at}{key}: expected {n_out} integers")
-        return np.array(values, dtype=np.int64)
+    def vector(key, kind=int, default=None):
+        values = need(raw, key, list, at) if default is None else raw.get(key, default)
+        typed(values, list, f"{at}{key}")
+        if len(values) != n_out:
+            raise ArtifactError(f"{at}{key}: expected {n_out} values, got {len(values)}")
+        for i, value in enumerate(values):
+            typed(value, kind, f"{at}{key}[{i}]")
+        return np.array(values, dtype=np.int64 if kind is int else float)
 
+    def scale(key):
+        value = need(raw, key, float, at) if key in raw else 1.0
+        if value <= 0:
+            raise ArtifactError(f"{at}{key}: {value} is not a positive scale")
+        return float(value)
+
+    weight_scale = vector("weight_scale", float, [1.0] * n_out)
+    if (weight_scale <= 0).any():
+        raise ArtifactError(f"{at}weight_scale: scales must be positive")
     return QuantizedLayer(
         weights=weights, bias=vector("bias"), multiplier=vector("multiplier"),
         shift=vector("shift"), output_zero_point=need(raw, "output_zero_point", int, at),
-        relu=need(raw, "relu", bool, at), weight_bits=bits,
-        input_scale=float(raw.get("input_scale", 1.0)),
-        weight_scale=np.array(raw.get("weight_scale", [1.0] * n_out), dtype=float),
-        output_scale=float(raw.get("output_scale", 1.0)))
+        relu=need(raw, "relu", bool, at), weight_bits=bits, input_scale=scale("input_scale"),
+        weight_scale=weight_scale, output_scale=scale("output_scale"))
 
 
 def validate(model: QuantizedModel) -> None:

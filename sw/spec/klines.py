@@ -118,18 +118,19 @@ def from_rows(rows, inst: Instrument, interval: str, *, source: str = "",
     Rules: six fields or more, prices positive and on the tick grid, volume non-negative
     and on the lot grid, every field below 2**WORD_BITS, low <= open, close <= high, starts
     on the interval grid and strictly increasing. Gaps in time are recorded in ``gaps``,
-    never filled. ``lines`` (the file line of each row) names a short row by its line.
+    never filled. ``lines`` (the file line of each row) names a bad row by its line, else by
+    its index.
     """
     step = interval_ms(interval)
     out = {name: [] for name in ("start_ms",) + FIELDS}
     gaps = []
     for n, row in enumerate(rows):
+        where = f"candle {n}" if lines is None else f"line {lines[n]}"
         if len(row) < 6:
-            where = f"row {n}" if lines is None else f"line {lines[n]}"
             raise KlineError(f"{source} {where}: {len(row)} fields, expected 6 or more "
                              "(start, open, high, low, close, volume)")
         start = int(row[0])
-        at = f"{source} candle {n} (start {iso(start)})"
+        at = f"{source} {where} (start {iso(start)})"
         prices = [to_units(str(v), inst.tick, f"{at} {name}")
                   for v, name in zip(row[1:5], FIELDS)]
         volume = to_units(str(row[5]), inst.lot, f"{at} volume")
@@ -137,8 +138,10 @@ def from_rows(rows, inst: Instrument, interval: str, *, source: str = "",
         if out["start_ms"]:
             previous = out["start_ms"][-1]
             if start <= previous:
-                raise KlineError(f"{at}: not after the previous candle ({iso(previous)}); "
-                                 "rows must be oldest first without duplicates")
+                what = "a duplicate of" if start == previous else "older than"
+                raise KlineError(f"{at}: not after the previous candle, {what} the one "
+                                 f"starting {iso(previous)}; rows must be oldest first "
+                                 "without duplicates")
             if start - previous != step:
                 gaps.append((previous, start))
         for name, value in zip(out, [start, *prices, volume]):
@@ -162,7 +165,9 @@ def check_candle(at: str, start: int, step: int, open_, high, low, close, volume
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    """``2025-04-03 17:05`` (UTC), with seconds when the time is not on a whole minute."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M" + (":%S" if ms % 60_000 else ""))
 
 
 def parse_time(text: str) -> int:

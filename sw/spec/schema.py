@@ -55,8 +55,10 @@ The files
     ``name``, ``weight_bits``, ``weight_bytes``, ``weight_snr_db``, ``output_mse``,
     ``agreement_vs_fp32``, ``accuracy``, ``latency_us``, ``training``, ``calibration``,
     ``weight_scales``, ``exported``; ``golden_vs_fake_quant`` (the exported model, integer
-    against fake-quant float, kline by kline).
-``build/<board>/report.json``, the build report (:mod:`hw.flow.report`, version :data:`BUILD`)
+    against fake-quant float, kline by kline); ``model`` {``path``, ``sha256``}: the model
+    file the report describes (:func:`sw.learn.precision.read` checks it).
+``build/<board>/report.json``, the build report (:mod:`hw.flow.report`, version :data:`BUILD`;
+a build that missed timing writes it to ``build/<board>/failed/``)
     ``board``, ``device``, ``package``, ``config``, ``config_choice`` {``requested``,
     ``decided_by``, ``attempts``}; ``clock`` {``source_mhz``, ``requested_mhz``,
     ``achieved_mhz``, ``pll``}; ``baud``; ``fmax_mhz``, ``target_mhz``, ``timing_met``,
@@ -72,7 +74,8 @@ The files
     ``top``, ``verilog``, ``config``, ``mac_lanes`` (per layer), ``latency`` (the declared
     latency in cycles: to be renamed ``latency_cycles`` together with its reader
     :mod:`sim.run`), ``ii``, ``classes``, ``model`` {``path``, ``sha256``}, ``ports``
-    {port: {``direction``, ``width``, ``fields`` {field: [msb, lsb]}}}.
+    {port: {``direction``, ``width``, ``fields`` {field: [msb, lsb]}}}, ``verilog_sha256``
+    (the Verilog file it describes; :func:`hw.flow.export.read` checks it).
 ``build/reports/latency.json``, the latency report (:mod:`sim.report`, version :data:`LATENCY`)
     the simulated core against the software reference, in the shared keys above, and
     ``config``, ``data``, ``model``, ``simulation_s``; the bench's ``klines``, ``outputs``,

@@ -7,13 +7,7 @@ import pytest
 
 from sw import cli
 
-#: Tools whose main does not use sw.cli yet, and who moves it there.
-NOT_YET = {"sim": "sim/run.py adopts sw.cli with the `compiled` branch (issue 12)"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=NOT_YET[name], strict=True))
-    if name in NOT_YET else name for name in cli.TOOLS])
+@pytest.mark.parametrize("name", list(cli.TOOLS))
 def test_every_tool_answers_version(name, capsys):
     with pytest.raises(SystemExit) as exit_:
         importlib.import_module(cli.TOOLS[name]).main(["--version"])

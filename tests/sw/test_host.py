@@ -1,7 +1,9 @@
 """The host's protocol logic against a board simulated in Python from sw.spec.frames and
-sw.spec.golden, and the CLI's one-line errors."""
+sw.spec.golden, a board behind a pseudo-terminal that misbehaves as a line can, and the
+CLI's one-line errors."""
 
-import io
+import re
+import time
 
 import numpy as np
 import pytest
@@ -9,53 +11,12 @@ from amaranth.sim import Simulator
 
 from hw.board.top import LinkedCore
 from sw import host
+from sw.data.fetch import save_csv
 from sw.data.synthetic import synthetic_klines
-from sw.spec import frames, golden
+from sw.spec import frames
 from sw.spec.artifact import random_model, save
-from sw.spec.klines import FIELDS, Klines
+from tests.boards import LATENCY, FakeBoard, PtyBoard
 from tests.uart_sim import receive, send
-
-LATENCY = 21
-
-
-class FakeBoard:
-    """The board's behaviour as sw.spec.frames specifies it: one result per kline frame, a
-    ready frame per reset frame; ``fault(index, result)`` may alter or drop a result."""
-
-    def __init__(self, model, fault=None, model_id=None):
-        self.model, self.fault = model, fault
-        self.model_id = frames.model_id(model) if model_id is None else model_id
-        self.rows, self.seq, self.out = [], 0, bytearray()
-
-    def write(self, data: bytes) -> None:
-        incoming = io.BytesIO(data)
-        while incoming.tell() < len(data):
-            message = frames.decode(frames.read_frame(incoming.read), len(self.model.classes))
-            if isinstance(message, frames.Reset):
-                self.rows, self.seq = [], 0
-                self.out += frames.encode(frames.Ready(frames.VERSION, len(self.model.classes),
-                                                       LATENCY, self.model_id))
-            else:
-                self.answer(message)
-
-    def answer(self, kline: frames.Kline) -> None:
-        self.rows.append(kline)
-        columns = {name: np.array([getattr(k, name) for k in self.rows]) for name in FIELDS}
-        klines = Klines(KLINES.instrument, "5", start_ms=np.arange(len(self.rows)), **columns)
-        out = golden.run(self.model, klines)
-        n = len(self.rows) - 1
-        result = frames.Result(self.seq % 256, int(out.signal[n]),
-                               tuple(int(r) for r in out.raw[n]), bool(out.warm[n]), LATENCY)
-        self.seq += 1
-        if self.fault:
-            result = self.fault(n, result)
-        if result is not None:
-            self.out += frames.encode(result)
-
-    def read(self, count: int) -> bytes:
-        data, self.out = bytes(self.out[:count]), self.out[count:]
-        return data
-
 
 MODEL = random_model(np.random.default_rng(3))
 KLINES = synthetic_klines(40, seed=5)
@@ -79,20 +40,20 @@ def test_a_wrong_result_is_reported():
 
 
 @pytest.mark.parametrize("fault, message", [
-    (lambda i, r: None if i == 30 else r, "no reply from the board while waiting for the "
-                                          "result of kline 30"),
+    (lambda i, r: None if i == 30 else r, "no reply from the board within 0.1 s while waiting "
+                                          "for the result of kline 30: the line stayed silent"),
     (lambda i, r: frames.Error(frames.ErrorCode.BAD_CHECKSUM) if i == 3 else r,
      "board rejected kline 3: BAD_CHECKSUM"),
 ])
 def test_lost_and_rejected_klines_stop_the_run(fault, message):
     with pytest.raises(host.HostError, match=message):
-        host.check(FakeBoard(MODEL, fault), MODEL, KLINES, window=1)
+        host.check(FakeBoard(MODEL, fault), MODEL, KLINES, window=1, timeout=0.1)
 
 
 def test_a_lost_reply_is_seen_in_the_sequence_numbers():
-    with pytest.raises(host.HostError, match="out of order at kline 30: a frame was lost"):
+    with pytest.raises(host.HostError, match="result numbered 31 where kline 30 expects 30: a frame was lost"):
         host.check(FakeBoard(MODEL, lambda i, r: None if i == 30 else r), MODEL, KLINES,
-                   window=4)
+                   window=4, timeout=0.1)
 
 
 def test_a_board_with_another_model_is_refused():
@@ -108,8 +69,9 @@ def test_a_silent_board_is_a_clean_error():
         def read(self, count):
             return b""
 
-    with pytest.raises(host.HostError, match="did not answer 3 reset frames"):
-        host.check(Silent(), MODEL, KLINES)
+    with pytest.raises(host.HostError, match="did not answer 3 reset frames .*the line stayed "
+                                             "silent"):
+        host.check(Silent(), MODEL, KLINES, timeout=0.1)
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -170,6 +132,55 @@ def test_host_checks_the_hardware_model():
     """The host end to end against LinkedCore's own simulation (a few klines: it is slow;
     the cocotb bench streams hundreds)."""
     top = LinkedCore(MODEL, clk_freq=8, baud=1)
-    report = host.check(SimulatedBoard(top), MODEL, KLINES[:4], window=2)
+    # a generous deadline: each reply costs the Python simulation about a second
+    report = host.check(SimulatedBoard(top), MODEL, KLINES[:4], window=2, timeout=60)
     assert report.mismatches == [] and report.klines == 4
     assert report.latencies == [top.latency] * 4 == [report.declared_latency] * 4
+
+
+@pytest.fixture
+def files(tmp_path):
+    return ["--model", str(save(MODEL, tmp_path / "model")),
+            "--data", str(save_csv(KLINES, tmp_path / "BTCUSDT_linear_5m.csv"))]
+
+
+SYNC_LOST = r"no frame sync within 0.2 s while waiting for the {}: [\d,]+ bytes of {} — wrong baud rate\?"
+NO_READY = r"the board did not answer 3 reset frames \(last: {}\)"
+
+
+@pytest.mark.parametrize("line, message", [
+    ("silent", NO_READY.format("no reply from the board within 0.2 s while waiting for the "
+                               "ready frame: the line stayed silent")),
+    ("zeros", NO_READY.format(SYNC_LOST.format("ready frame", "0x00"))),
+    ("noise", NO_READY.format(SYNC_LOST.format("ready frame", "noise"))),
+    ("ready_then_zeros", SYNC_LOST.format("result of kline 0", "0x00")),
+    ("wrong_seq", "result numbered 1 where kline 0 expects 0: a frame was lost"),
+])
+def test_a_misbehaving_line_ends_the_run_in_time(files, capsys, line, message):
+    """D1: every wait ends by its deadline, with one line saying what the line carried"""
+    with PtyBoard(MODEL, line) as board:
+        start = time.monotonic()
+        code = host.main(["--port", board.port, "--timeout", "0.2", *files])
+        seconds = time.monotonic() - start
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and seconds < 5
+    assert re.match("error: " + message, err[0]), err[0]
+
+
+def test_a_correct_board_behind_a_serial_port_passes(files, capsys):
+    with PtyBoard(MODEL, "correct") as board:
+        assert host.main(["--port", board.port, "--timeout", "0.5", *files]) == 0
+    assert "40 klines checked against sw.spec.golden: 0 mismatches" in capsys.readouterr().out
+
+
+def test_the_run_has_a_deadline_of_its_own():
+    """D1: replies each within the frame deadline still cannot stretch a run past the
+    run's deadline"""
+    def slow(index, result):
+        time.sleep(0.05)
+        return result
+
+    with pytest.raises(host.HostError, match=r"no reply from the board within the run's "
+                                             r"0.5 s while waiting for the result of kline \d+"):
+        host.check(FakeBoard(MODEL, slow), MODEL, KLINES, window=1, timeout=0.2,
+                   run_timeout=0.5)

@@ -144,7 +144,7 @@ def test_icebreaker_bitstream_from_synthetic_model(icebreaker_synthetic):
 def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
     with pytest.raises(build.BuildError, match=r"timing not met: fmax [\d.]+ MHz < 20[01]"):
         run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200)
-    report = json.loads((tmp_path / "icebreaker" / "report.json").read_text())
+    report = json.loads((tmp_path / "icebreaker" / "failed" / "report.json").read_text())
     assert report["timing_met"] is False and report["bitstream"] is None
     assert not list((tmp_path / "icebreaker").glob("trader.*"))
     report, _ = run_build(tmp_path, "icebreaker", model_dir, config="folded", clock_mhz=200,

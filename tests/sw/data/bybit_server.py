@@ -8,7 +8,11 @@ required, ``start`` / ``end`` (ms, inclusive candle starts), ``limit`` 1..1000 (
 
 Markets replay ../shared/data/bybit: BTCUSD inverse 1m from the recorded responses (the
 newest snapshot's ``list[0]`` stays the in-progress candle) and BTCUSDT linear 5m from the
-CSV, whose last candle is served as still open. Each queued fault spoils one request.
+CSV, whose last candle is served as still open. Each queued fault spoils one request:
+HTTP and retCode errors, bodies malformed, truncated, dropped, late (``timeout``) or
+trickled a byte at a time (``trickle``), rows out of order, duplicated, conflicting or
+invalid, a candle left out (``dropped_candle``), an empty page, an answer for another
+symbol, or a server time ``SKEW_MS`` behind the candles (``skewed_clock``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from sw.spec.klines import INTERVALS_MIN, parse_time
 
 FAULTS = ("http429", "http403", "http500", "retcode10000", "retcode10006", "retcode10016",
           "retcode10001", "retcode10029", "malformed", "truncated", "field_count", "unsorted",
-          "duplicate", "conflict", "gap", "bad_row", "drop", "timeout")
+          "duplicate", "conflict", "dropped_candle", "bad_row", "drop", "timeout", "trickle",
+          "empty_page", "wrong_symbol", "skewed_clock")
 RETRIED_RETCODES = {10000: "Server Timeout", 10006: "Too many visits!", 10016: "Server error"}
 RATE_LIMIT = 600
 RESET_AFTER_MS = 2000      # how far ahead X-Bapi-Limit-Reset-Timestamp points
 TIMEOUT_FAULT_S = 2.5      # the "timeout" fault answers this late; test clients wait 1 s
+TRICKLE_S = 0.05           # the "trickle" fault sends a byte this often, headers included
+SKEW_MS = 6 * 3_600_000    # how far the "skewed_clock" fault's server time lags
 
 
 @dataclass
@@ -118,6 +125,12 @@ class FakeBybit:
         code, message, result, now = self.kline_page(query)
         if result.get("list"):
             spoil(result["list"], fault)
+        if fault == "empty_page" and "list" in result:
+            result["list"] = []
+        if fault == "wrong_symbol" and "symbol" in result:
+            result["symbol"] = "ETHUSDT"
+        if fault == "skewed_clock":
+            now -= SKEW_MS
         return 200, {}, envelope(code, message, result, now)
 
     def kline_page(self, query: dict):
@@ -159,7 +172,7 @@ def spoil(rows: list, fault: str | None) -> None:
         rows.insert(middle, list(rows[middle]))
     elif fault == "conflict":
         rows.insert(middle, [*rows[middle][:4], rows[middle][3], *rows[middle][5:]])
-    elif fault == "gap" and len(rows) > 2:
+    elif fault == "dropped_candle" and len(rows) > 2:
         del rows[2]
     elif fault == "bad_row":
         row = rows[middle]
@@ -183,8 +196,23 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(TIMEOUT_FAULT_S)
         status, headers, body = bybit.answer(query, fault)
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        if fault == "trickle":
+            return self.trickle(status, payload)
         cut = len(payload) // 2 if fault == "truncated" else None
         self.reply(status, headers, payload, cut)
+
+    def trickle(self, status: int, payload: bytes):
+        """The whole answer, status line and headers included, a byte every TRICKLE_S."""
+        head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\n\r\n").encode()
+        for byte in head + payload:
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                break   # the client gave up
+            time.sleep(TRICKLE_S)
+        self.close_connection = True
 
     def reply(self, status: int, headers: dict, payload: bytes, cut: int | None = None):
         self.send_response(status)

@@ -1,9 +1,11 @@
 """The Bybit client against a real local HTTP server replaying recorded data, with faults."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[3]
 STEP_5M = 300_000
 RETRIES = 3
 TRANSIENT = ("http429", "http403", "http500", "retcode10000", "retcode10006",
-             "retcode10016", "malformed", "truncated", "drop", "timeout")
+             "retcode10016", "malformed", "truncated", "drop", "timeout", "skewed_clock")
 # inverse 1m replay: two recorded stretches with a hole between them (a real gap)
 INVERSE_GAP = (1_742_274_480_000, 1_742_419_260_000)
 
@@ -128,7 +130,7 @@ def test_identical_duplicates_are_dropped(client, bybit_server):
 
 
 def test_a_gap_in_a_page_is_reported_not_filled(client, bybit_server):
-    bybit_server.fail("gap")
+    bybit_server.fail("dropped_candle")
     klines = client.klines("BTCUSDT", "5", count=300)
     assert len(klines) == 300 and len(klines.gaps) == 1
     before, after = klines.gaps[0]
@@ -164,7 +166,8 @@ def test_transient_faults_are_retried(client, bybit_server, recorder, fault):
     ("http429", "HTTP 429"), ("http403", "HTTP 403"), ("http500", "HTTP 500"),
     ("retcode10006", "retCode 10006"), ("malformed", "malformed JSON"),
     ("truncated", "connection failed"), ("drop", "connection failed"),
-    ("timeout", "no answer within"),
+    ("timeout", "no complete answer within"), ("trickle", "no complete answer within"),
+    ("skewed_clock", "starts after the server time .* \\(skewed clock\\)"),
 ])
 def test_retries_run_out(client, bybit_server, recorder, fault, reason):
     bybit_server.fail(*[fault] * (RETRIES + 1))
@@ -172,6 +175,37 @@ def test_retries_run_out(client, bybit_server, recorder, fault, reason):
         client.klines("BTCUSDT", "5", count=10)
     assert len(bybit_server.requests) == RETRIES + 1
     assert len(recorder.sleeps) == RETRIES
+
+
+def test_a_trickling_answer_ends_at_the_deadline(bybit_server, recorder):
+    """D2: one byte every TRICKLE_S never trips a per-read timeout; the total deadline
+    ends each attempt, and the server sees the client go."""
+    client = BybitClient(bybit_server.url, timeout=0.5, max_retries=1, backoff_s=0.001,
+                         progress=recorder.lines.append, sleep=recorder.sleeps.append)
+    bybit_server.fail("trickle", "trickle")
+    start = time.monotonic()
+    with pytest.raises(BybitUnavailable, match=r"no complete answer within 0.5 s \(gave up "
+                                               "after 2 attempts"):
+        client.klines("BTCUSDT", "5", count=10)
+    assert time.monotonic() - start < 3
+    bybit_server.fail("trickle")
+    assert len(client.klines("BTCUSDT", "5", count=10)) == 10
+
+
+def test_an_answer_for_another_symbol_is_refused(client, bybit_server):
+    """D17"""
+    bybit_server.fail("wrong_symbol")
+    with pytest.raises(BybitDataError, match="page 1: the answer is for symbol 'ETHUSDT', "
+                                             "not the 'BTCUSDT' asked for"):
+        client.klines("BTCUSDT", "5", count=10)
+
+
+def test_a_skewed_clock_drops_no_candle(client, bybit_server, klines_5m):
+    """D17: a server time hours behind its own candles is retried, not taken to mean
+    that the newest thousand candles are still open"""
+    bybit_server.fail("skewed_clock")
+    klines = client.klines("BTCUSDT", "5", count=1200)
+    assert np.array_equal(klines.start_ms, klines_5m.start_ms[-1201:-1])
 
 
 def test_backoff_is_exponential_and_reset_header_is_honoured(bybit_server, recorder):
@@ -379,7 +413,9 @@ def test_cli_range_with_cache_and_gap(bybit_server, tmp_path, capsys):
     output = capsys.readouterr()
     assert output.err.count("gap: no candles between 2025-03-18 05:08 and 2025-03-19 21:21") == 2
     assert "wrote 19 candles 2025-03-18 05:00 .. 2025-03-19 21:30 (1 gaps)" in output.out
-    assert len(bybit_server.requests) == 3      # the second run is served from the cache
+    # the second run is served from the cache but for the hole, which it asks for again
+    # (3 pages): the server's clock has not moved, so it is not confirmed yet
+    assert len(bybit_server.requests) == 6
     assert len(load(out, "inverse", "BTCUSD", "1")) == 19
 
 
@@ -413,3 +449,148 @@ def test_cli_rejects_bad_flags(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--start", "yesterday"])
     assert exit_.value.code == 2 and "not an ISO date-time" in capsys.readouterr().err
+
+
+# ---- holes and short answers -----------------------------------------------------------
+
+@pytest.fixture
+def own_market(markets):
+    """A fake server on a copy of the 5m market, whose rows and clock a test may change."""
+    from tests.sw.data.bybit_server import FakeBybit
+    market = markets[("linear", "BTCUSDT", "5")]
+    market = Market(list(market.rows), market.now_ms)
+    server = FakeBybit({**markets, ("linear", "BTCUSDT", "5"): market})
+    yield server, market
+    server.close()
+
+
+def test_a_candle_one_page_left_out_is_filled_on_the_next_run(own_market, recorder, tmp_path,
+                                                               klines_5m):
+    """D12"""
+    server, _ = own_market
+    client = BybitClient(server.url, timeout=1.0, progress=recorder.lines.append)
+    server.fail("dropped_candle")
+    first = cached_klines(client, tmp_path, "BTCUSDT", "5", count=300)
+    assert len(first.gaps) == 1
+    again = cached_klines(client, tmp_path, "BTCUSDT", "5", count=300)
+    assert again.gaps == [] and np.array_equal(again.start_ms, klines_5m.start_ms[-301:-1])
+    assert any("not confirmed yet: asking for it again" in line for line in recorder.lines)
+    assert load(tmp_path / "BTCUSDT_linear_5m.csv").gaps == []
+    assert not (tmp_path / "BTCUSDT_linear_5m.holes.json").exists()
+
+
+def test_a_hole_is_trusted_after_two_empty_fetches_an_interval_apart(own_market, tmp_path):
+    """D12: the same hole, asked for at the same server time, stays unconfirmed; asked for
+    again one interval later, it is confirmed and no longer asked for"""
+    server, market = own_market
+    missing = market.rows.pop(-50)
+    client = BybitClient(server.url, timeout=1.0)
+
+    def run():
+        before = len(server.requests)
+        klines = cached_klines(client, tmp_path, "BTCUSDT", "5", count=300)
+        assert [after - before for before, after in klines.gaps] == [2 * STEP_5M]
+        asked = [q for q in server.requests[before:] if q.get("end") == str(int(missing[0]))]
+        return len(asked)
+
+    assert [run(), run()] == [0, 1]             # found, then asked again at the same time
+    market.now_ms += STEP_5M
+    assert [run(), run()] == [1, 0]             # one interval later: confirmed
+
+
+def test_a_short_answer_is_named(own_market, tmp_path):
+    """D16: an empty page ends the paging; what is missing is said, not passed over"""
+    from sw.data.fetch import shortfall
+    server, market = own_market
+    client = BybitClient(server.url, timeout=1.0)
+    server.fail("empty_page")
+    klines = client.klines("BTCUSDT", "5", count=1200)
+    assert len(klines) == 0
+    assert shortfall(klines, None, None, 1200, client.server_ms) == \
+        "0 of the 1200 candles asked for"
+    first = int(market.rows[0][0])
+    klines = client.klines("BTCUSDT", "5", start_ms=first - 10 * STEP_5M,
+                           end_ms=first + 9 * STEP_5M)
+    assert shortfall(klines, first - 10 * STEP_5M, first + 9 * STEP_5M, None,
+                     client.server_ms) == "no candles for 2025-04-03 16:15 .. 2025-04-03 17:00"
+
+
+def test_cli_timeout_is_a_total_deadline(bybit_server, tmp_path, capsys):
+    """D2"""
+    bybit_server.fail("trickle", "trickle")
+    start = time.monotonic()
+    code = main(["--count", "10", "--base-url", bybit_server.url, "--timeout", "0.5",
+                 "--max-retries", "1", "--out", str(tmp_path / "x.csv")])
+    assert code == 1 and time.monotonic() - start < 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: Bybit unavailable") and \
+        "no complete answer within 0.5 s (gave up after 2 attempts)" in err[-1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--count", "3000", "--symbol", "BTCUSD", "--category", "inverse", "--interval", "1"],
+     r"short answer: Bybit returned 2211 of the 3000 candles asked for \(BTCUSD inverse 1\)"),
+    (["--start", "2025-04-03 16:00", "--end", "2025-04-03 18:00"],
+     r"returned no candles for 2025-04-03 16:00 .. 2025-04-03 17:00 \(BTCUSDT linear 5\)"),
+])
+def test_cli_short_answers_are_errors_unless_allowed(bybit_server, tmp_path, capsys, argv,
+                                                     message):
+    """D16: --count above what exists, or a range starting before the history, is said"""
+    out = tmp_path / "x.csv"
+    argv = [*argv, "--base-url", bybit_server.url, "--out", str(out)]
+    assert main(argv) == 1 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert re.search(message, err[-1]) and err[-1].endswith("--allow-short to write what came")
+    assert main([*argv, "--allow-short"]) == 0 and out.exists()
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_cli_an_empty_page_is_not_a_success(bybit_server, tmp_path, capsys):
+    """D16"""
+    bybit_server.fail("empty_page")
+    assert main(["--count", "1200", "--base-url", bybit_server.url,
+                 "--out", str(tmp_path / "x.csv")]) == 1
+    assert "0 of the 1200 candles asked for" in capsys.readouterr().err
+
+
+def test_cli_an_answer_for_another_symbol_is_one_line(bybit_server, tmp_path, capsys):
+    """D17"""
+    bybit_server.fail("wrong_symbol")
+    assert main(["--count", "10", "--base-url", bybit_server.url,
+                 "--out", str(tmp_path / "x.csv")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: BTCUSDT linear 5 page 1: the answer is for symbol 'ETHUSDT', not the "
+        "'BTCUSDT' asked for")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-retries", "-1"], "--max-retries must be 0 or more, got -1"),      # D24
+    (["--timeout", "0"], "--timeout must be positive, got 0"),
+])
+def test_cli_bad_numbers_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--count", "10", *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_an_unwritable_out_is_a_usage_error_before_any_request(bybit_server, tmp_path,
+                                                                    capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["--count", "10", "--base-url", bybit_server.url,
+                 "--out", str(blocker / "x.csv")]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert bybit_server.requests == []
+
+
+def test_cli_cleans_what_a_killed_fetch_left(bybit_server, tmp_path):
+    """D13: a fetch killed mid-write leaves a hidden temporary file; the next run removes it"""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    orphan = cache / f".BTCUSDT_linear_5m.csv.{int(done.stdout)}.x1y2z3.tmp"
+    orphan.write_text("timestamp,open,high,low,close,vol")
+    assert main(["--count", "10", "--base-url", bybit_server.url, "--cache-dir", str(cache),
+                 "--out", str(tmp_path / "x.csv")]) == 0
+    assert sorted(path.name for path in cache.iterdir()) == ["BTCUSDT_linear_5m.csv"]

@@ -1,5 +1,6 @@
 """Training on the real 5m data: the must-show targets, determinism, and the CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ from sw.learn import precision
 from sw.learn.labels import DEFAULT_LABEL, LABELS
 from sw.learn.train import train
 from sw.spec import schema
-from sw.spec.artifact import to_json
+from sw.spec.artifact import save, to_json
 from sw.train import main
 
 
@@ -17,7 +18,8 @@ from sw.train import main
 def report(klines_5m, tmp_path_factory):
     trained = train(klines_5m, progress=False)
     out = tmp_path_factory.mktemp("reports")
-    precision.write(precision.measure(trained, progress=False), out)
+    model = save(trained.artifact, out / "model.json")
+    precision.write(precision.measure(trained, progress=False), out, model)
     return trained, out
 
 
@@ -49,6 +51,17 @@ def test_precision_report_is_written(report):
         assert s["latency_us"] > 0 and s["weight_bytes"] > 0
     assert table["int4-qat"]["weight_bytes"] * 2 == table["int8-ptq-per-channel-minmax"][
         "weight_bytes"]
+
+
+def test_the_report_names_the_model_it_describes(report, tmp_path):
+    """D11: a reader can tell a report left by an interrupted run from the model's own"""
+    trained, out = report
+    model = out / "model.json"
+    assert precision.read(out, model)["model"]["sha256"] in (out / "precision.md").read_text()
+    other = dataclasses.replace(trained.artifact, meta={**trained.artifact.meta, "note": "2"})
+    other_path = save(other, tmp_path / "model.json")
+    with pytest.raises(precision.ReportMismatch, match="describes the model with SHA-256"):
+        precision.read(out, other_path)
 
 
 def test_must_show_targets(report):

@@ -135,3 +135,55 @@ def test_load_rejects_layers_that_do_not_chain(saved):
 def test_load_names_missing_file(tmp_path):
     with pytest.raises(ArtifactError, match="no model file"):
         load(tmp_path / "absent.json")
+
+
+def spoil(data: dict, where: str, value):
+    """Set ``data``'s field at a dotted path (``layers.0.bias.1``) to ``value``."""
+    *parents, last = where.split(".")
+    for key in parents:
+        data = data[int(key)] if isinstance(data, list) else data[key]
+    data[int(last) if isinstance(data, list) else last] = value
+
+
+@pytest.mark.parametrize("where, value, message", [
+    # D5: scales are numbers, finite and positive
+    ("layers.0.input_scale", "0.5", r"layers\[0\]\.input_scale: expected float, got \"0.5\""),
+    ("layers.1.weight_scale", ["1"] * 3, r"layers\[1\]\.weight_scale\[0\]: expected float"),
+    ("layers.1.weight_scale", [1.0], r"layers\[1\]\.weight_scale: expected 3 values, got 1"),
+    ("layers.0.output_scale", -1.0, r"layers\[0\]\.output_scale: -1.0 is not a positive"),
+    # D6: meta is an object, and the keys the tools read have their types
+    ("meta", [1, 2], r"meta: expected dict, got \[1, 2\]"),
+    ("meta", {"scheme": 3}, r"meta.scheme: expected a dict with a name, got 3"),
+    ("meta", {"data": {"symbol": 1}}, r"meta.data.symbol: expected str"),
+    # D21: JSON's true and 1.0 are not the integers 1
+    ("schema_version", True, "schema_version: file has true"),
+    ("schema_version", 2.0, "schema_version: file has 2.0"),
+    ("layers.0.bias.0", True, r"layers\[0\]\.bias\[0\]: expected int, got true"),
+    ("layers.0.relu", 1, r"layers\[0\]\.relu: expected bool, got 1"),
+    ("features.shifts.0", True, r"features.shifts\[0\]: expected int, got true"),
+    ("classes", ["down", "down", "up"], "classes: expected distinct"),
+])
+def test_load_checks_every_field_by_type(saved, where, value, message):
+    path, data = saved
+    spoil(data, where, value)
+    rewrite(path, data)
+    with pytest.raises(ArtifactError, match=message) as error:
+        load(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("version", [True, 1.0])
+def test_a_version_1_file_says_1_exactly(saved, version):
+    """D21: a file of the old schema must say ``"version": 1``, not true or 1.0"""
+    path, data = saved
+    del data["schema_version"]
+    rewrite(path, dict(data, version=version))
+    with pytest.raises(ArtifactError, match=f"schema_version: file has {json.dumps(version)}"):
+        load(path)
+
+
+def test_load_names_a_file_that_is_not_text(saved):
+    path, _ = saved
+    path.write_bytes(b'{"format": "fpga-trader/model",\n "meta": "\xff"}')
+    with pytest.raises(ArtifactError, match=f"{path} line 2: byte 0xff at column 11"):
+        load(path)
