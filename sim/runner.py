@@ -12,10 +12,11 @@ import ctypes
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 from cocotb_tools.check_results import get_results
-from cocotb_tools.runner import get_runner
+from cocotb_tools.runner import Icarus
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Time unit and precision of the simulation; the benches clock at :data:`CLOCK_NS`.
@@ -50,7 +51,7 @@ def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
     if waves:
         sources.append(waves_module(build_dir, toplevel))
         build_args += ["-s", WAVES_MODULE]
-    runner = get_runner("icarus")
+    runner = IcarusInSession()
     try:
         # always: the sources may be re-exported with another configuration in place
         runner.build(sources=sources, hdl_toplevel=toplevel, build_args=build_args,
@@ -70,6 +71,27 @@ def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
         raise SimulationError(f"{failed} of {tests} cocotb tests in {test_module} failed "
                               f"(log above; results in {results})")
     return results
+
+
+class IcarusInSession(Icarus):
+    """cocotb's Icarus runner, its tools each run in a session of their own: a Ctrl-C at
+    the terminal reaches the runner's process alone, which stops them. (In the terminal's
+    process group, Icarus' ``vvp`` would stop into its interactive prompt and the Python
+    inside it print a traceback.)"""
+
+    def _execute_cmds(self, cmds, cwd, stdout=None) -> None:
+        for cmd in cmds:
+            self.log.info("Running command %s in directory %s", " ".join(map(str, cmd)), cwd)
+            with subprocess.Popen(cmd, cwd=cwd, env=self.env, stdout=stdout,
+                                  stderr=None if stdout is None else subprocess.STDOUT,
+                                  start_new_session=True) as process:
+                try:
+                    status = process.wait()
+                except BaseException:
+                    process.kill()
+                    raise
+            if status != 0:
+                raise RuntimeError(f"Command failed with return code: {status}")
 
 
 def waves_path(build_dir, toplevel: str) -> Path:
