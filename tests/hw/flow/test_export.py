@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hw.export import main
-from hw.flow.export import TOP
+from hw.flow.export import TOP, ExportMismatch, read
 from sw.spec import artifact, schema
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,6 +46,18 @@ def test_export_writes_verilog_and_json(model_dir, tmp_path, config, capsys):
     assert out["fields"] == {"signal": [1, 0], "raw[0]": [9, 2], "raw[1]": [17, 10],
                              "raw[2]": [25, 18], "warm": [26, 26]}
     assert described["ports"]["i__payload"]["fields"]["volume"] == [159, 128]
+    assert read(tmp_path / f"{TOP}.json") == described
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"{TOP}.json", f"{TOP}.v"]
+
+
+def test_a_torn_pair_is_refused(model_dir, tmp_path):
+    """D10: the Verilog of one export beside the description of another (a kill between
+    the two writes) is not taken for a pair"""
+    assert main(["--model", str(model_dir), "--out", str(tmp_path)]) == 0
+    verilog = tmp_path / f"{TOP}.v"
+    verilog.write_text(verilog.read_text() + "// another export\n")
+    with pytest.raises(ExportMismatch, match=f"{verilog} is not the Verilog"):
+        read(tmp_path / f"{TOP}.json")
 
 
 def run_cli(*args):
