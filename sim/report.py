@@ -368,5 +368,6 @@ def plot(r: dict, results: dict, timings: dict, path: Path) -> None:
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path, binary=True) as handle:
+        fig.savefig(handle, format="png", dpi=120)
     plt.close(fig)
