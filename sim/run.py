@@ -2,7 +2,7 @@
 
     python -m sim.run --data ../shared/data/bybit/BTCUSDT_linear_5m.csv [--model build/model]
         [--config parallel|folded] [--waves] [--limit N] [--seed S]
-        [--gap P] [--stall P] [--reports build/reports] [--build build/sim]
+        [--gap P] [--stall P] [--reports build/reports] [--build build/sim] [--netlist BOARD]
 
 Exports the core's Verilog for the model (:mod:`hw.flow.export`) into
 ``<build>/<config>/``, streams the file through it with :mod:`sim.core_bench` on Icarus
@@ -11,7 +11,9 @@ Verilog (random backpressure, a reset mid-stream, every output checked against
 whatever ``--limit`` (the compiled reference :mod:`sw.spec.compiled` on every kline, before
 and after the simulation, keeping the faster; the NumPy golden and float models on klines
 spread over it), and writes ``latency.json``, ``latency.md`` and ``latency.png`` under
-``--reports`` (:mod:`sim.report`).
+``--reports`` (:mod:`sim.report`). With ``--netlist BOARD`` the bench runs on the core
+synthesized for that board, simulated gate by gate (:mod:`sim.netlist`; build directory
+``<build>/<board>_<config>/``); ``latency.json`` says which (``level``: ``rtl`` or ``netlist``).
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.board.boards import BOARDS
 from hw.flow.export import TOP, ExportMismatch, export
 from hw.flow.export import read as read_export
+from hw.flow.toolchain import BuildError, ToolchainError
 from sim import report
 from sim.core_bench import MIN_KLINES
+from sim.netlist import NetlistError, synthesize
 from sim.runner import ROOT, SimulationError, run_bench, waves_path
 from sw import cli
 from sw.data import sanity
@@ -58,23 +63,33 @@ def export_core(model_dir, config: str, out_dir) -> tuple[Path, dict]:
 
 def simulate(model_dir, data, config: str = "parallel", build_dir=None, seed: int = 0,
              limit: int | None = None, gap: float = 0.2, stall: float = 0.2,
-             waves: bool = False, progress_every: int = PROGRESS_EVERY) -> dict:
+             waves: bool = False, progress_every: int = PROGRESS_EVERY,
+             netlist: str | None = None) -> dict:
     """Export and run the core bench; return the bench results with the export description
-    (``core``). Raises :class:`SimulationError` when
-    a check fails (the results file then still holds what was measured)."""
+    (``core``). With ``netlist`` (a board name), on the core synthesized for that board
+    (:func:`sim.netlist.synthesize`; the results gain its description, ``netlist``).
+    Raises :class:`SimulationError` when a check fails (the results file then still holds
+    what was measured)."""
     build_dir = Path(build_dir or ROOT / "build" / "sim" / config).resolve()
     verilog, core = export_core(Path(model_dir).resolve(), config, build_dir)
+    iverilog_args, described = (), {}
+    if netlist:
+        gates = synthesize(model_dir, netlist, config, build_dir / "netlist")
+        verilog, iverilog_args = gates.verilog, gates.iverilog_args
+        described = {"netlist": gates.describe()}
     settings = {"model": str(Path(model_dir).resolve()), "data": str(Path(data).resolve()),
                 "limit": limit, "seed": seed, "gap_probability": gap,
                 "stall_probability": stall, "progress_every": progress_every,
                 "declared": {"latency": core["latency"], "ii": core["ii"]}}
-    results = run_bench([verilog], TOPLEVEL, "sim.core_bench", build_dir, settings, waves)
-    return {**results, "core": core}
+    results = run_bench([verilog], TOPLEVEL, "sim.core_bench", build_dir, settings, waves,
+                        iverilog_args)
+    return {**results, "core": core, **described}
 
 
 def main(argv=None) -> int:
     return cli.run(command, argv,
-                   failures=(ArtifactError, KlineError, ExportError, SimulationError))
+                   failures=(ArtifactError, KlineError, ExportError, SimulationError,
+                             BuildError, ToolchainError, NetlistError))
 
 
 def command(argv) -> int:
@@ -92,6 +107,9 @@ def command(argv) -> int:
                         help="share of cycles o__ready is low (default 0.2)")
     parser.add_argument("--reports", default="build/reports", help="report directory")
     parser.add_argument("--build", default="build/sim", help="simulation build root")
+    parser.add_argument("--netlist", choices=list(BOARDS), metavar="BOARD",
+                        help="simulate the core synthesized for this board, gate by gate "
+                        f"({', '.join(BOARDS)})")
     parser.add_argument("--force", action="store_true",
                         help="run the model on klines of another market or interval")
     args = parser.parse_args(argv)
@@ -113,16 +131,21 @@ def command(argv) -> int:
         raise KlineError(f"{args.data}: {len(everything)} klines, timing the software "
                          f"reference needs more than the model's warm-up ({history})")
     sanity.vet(model.meta, klines, args.force, cli.say)
-    build_dir = Path(args.build) / args.config
+    level = "netlist" if args.netlist else "rtl"
+    build_dir = Path(args.build) / (f"{args.netlist}_{args.config}" if args.netlist
+                                    else args.config)
     # timed before and after the simulation, keeping the faster: a shared machine slows
     # whole minutes down
     print(f"timing the compiled reference on {len(everything):,} klines of the file")
     before = report.compiled_timings(model, everything)
-    print(f"simulating the {args.config} core on {len(klines):,} klines of {args.data}")
+    print(f"simulating the {args.config} core" +
+          (f", synthesized for {args.netlist} as its build does," if args.netlist else "") +
+          f" on {len(klines):,} klines of {args.data}")
     failure, start = None, time.monotonic()
     try:
         results = simulate(args.model, args.data, args.config, build_dir, args.seed,
-                           args.limit, args.gap, args.stall, args.waves)
+                           args.limit, args.gap, args.stall, args.waves,
+                           netlist=args.netlist)
     except SimulationError as error:
         failure = error
         measured = build_dir / "results.json"
@@ -137,7 +160,9 @@ def command(argv) -> int:
     after = report.compiled_timings(model, everything)
     timings = {**min(before, after, key=lambda t: np.median(t["sw_compiled_ns"])),
                **report.numpy_timings(model, everything)}
-    about = {"config": args.config, "data": str(args.data), "model": str(args.model),
+    about = {"config": args.config, "level": level, "board": args.netlist,
+             "netlist": results.get("netlist"), "data": str(args.data),
+             "model": str(args.model),
              "scheme": schema.scheme(model.meta.get("scheme", "unknown")),
              "simulation_s": results["simulation_s"]}
     latency = report.latency_report(results, timings,

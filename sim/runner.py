@@ -33,11 +33,12 @@ class SimulationError(RuntimeError):
 
 def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
                    extra_env: dict | None = None, waves: bool = False,
-                   testcase: str | None = None) -> Path:
+                   testcase: str | None = None, iverilog_args=()) -> Path:
     """Compile ``verilog_files`` with ``toplevel`` as top into ``build_dir`` and run the cocotb
     ``test_module`` (a module name importable from the project root) on it.
 
-    With ``waves``, Icarus dumps an FST at :func:`waves_path`. Returns the results XML;
+    With ``waves``, Icarus dumps an FST at :func:`waves_path`; ``iverilog_args`` are more
+    compiler arguments (cell model libraries of a netlist, :mod:`sim.netlist`). Returns the results XML;
     raises :class:`SimulationError` when a test fails (outside pytest; under pytest the
     cocotb runner fails the calling test itself).
     """
@@ -47,7 +48,7 @@ def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
     # Yosys writes Verilog-2005, whose `reg x = 0` initialisers are time-zero events that
     # settle its `always @*` blocks; under Icarus' default -g2012 they are not, and some
     # combinational outputs stay X until an input changes.
-    build_args = ["-g2005"]
+    build_args = ["-g2005", *iverilog_args]
     if waves:
         sources.append(waves_module(build_dir, toplevel))
         build_args += ["-s", WAVES_MODULE]
@@ -110,7 +111,7 @@ def waves_module(build_dir: Path, toplevel: str) -> Path:
 
 
 def run_bench(verilog_files, toplevel: str, test_module: str, build_dir, settings: dict,
-              waves: bool = False) -> dict:
+              waves: bool = False, iverilog_args=()) -> dict:
     """Run a bench that takes its ``settings`` from :data:`BENCH_ENV` and writes its
     measurements to ``settings["results"]`` (default ``<build_dir>/results.json``);
     return those measurements."""
@@ -123,7 +124,7 @@ def run_bench(verilog_files, toplevel: str, test_module: str, build_dir, setting
     bench = build_dir / "bench.json"
     bench.write_text(json.dumps(settings, indent=1))
     build_and_test(verilog_files, toplevel, test_module, build_dir,
-                   {BENCH_ENV: str(bench)}, waves=waves)
+                   {BENCH_ENV: str(bench)}, waves=waves, iverilog_args=iverilog_args)
     if not results.is_file():
         raise SimulationError(f"{test_module} wrote no results to {results}")
     return json.loads(results.read_text())
