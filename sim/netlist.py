@@ -3,10 +3,11 @@
     python -m sim.run --data FILE --netlist ulx3s [--config parallel|folded]
 
 :func:`synthesize` converts :class:`hw.gateware.core.SignalCore` to RTLIL for the board's
-platform (so platform primitives appear as on the board, e.g. the ECP5 ``MULT18X18D`` of
-:func:`hw.gateware.dense.registered_product`) and runs that platform's Yosys script with the
-options and register keeping of :mod:`hw.flow.build` (``synth_ecp5`` or ``synth_ice40``),
-which then writes the mapped design with ``write_verilog``. The core alone: no PLL, UART or
+platform (so platform primitives appear as on the board) and runs that platform's Yosys
+script (``synth_ecp5`` or ``synth_ice40``) with the overrides of the board's build
+(:func:`hw.flow.build.synthesis_overrides`: register keeping, the board's options; the
+user's ``$AMARANTH_*`` merged in as the build does), which then writes the mapped design
+with ``write_verilog``. The core alone: no PLL, UART or
 board top, so the netlist has the ports of :mod:`hw.flow.export`'s Verilog and
 :mod:`sim.core_bench` runs on either.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -29,8 +31,8 @@ from amaranth.back import rtlil
 from amaranth.hdl import Module
 
 from hw.board.boards import BOARDS
-from hw.flow.build import KEEP_REGISTERS, run_tool
-from hw.flow.toolchain import configure
+from hw.flow.build import overrides, synthesis_overrides, without_environment
+from hw.flow.toolchain import Progress, configure, run_tool
 from hw.gateware.core import SignalCore
 from sw.spec import artifact
 
@@ -74,22 +76,29 @@ class Netlist:
                 "cells": self.cells, "synthesis_s": self.synthesis_s, "reused": self.reused}
 
 
-def synthesize(model_dir, board_name: str, config: str, out_dir) -> Netlist:
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def synthesize(model_dir, board_name: str, config: str, out_dir, progress=say) -> Netlist:
     """Synthesize the ``config`` core of the model for ``board_name`` into ``out_dir``
-    (``signal_core_netlist.v``; Yosys's log ``signal_core.rpt``); a netlist of the same
-    design, script and Yosys is reused. Raises :class:`hw.flow.build.BuildError` when Yosys
-    fails, :class:`NetlistError` when a cell has no model."""
+    (``signal_core_netlist.v``; Yosys's log ``signal_core.rpt``), with ``progress`` lines
+    while Yosys runs; a netlist of the same design, script and Yosys is reused. Raises
+    :class:`hw.flow.toolchain.BuildError` when Yosys fails, :class:`NetlistError` when a
+    cell has no model."""
     board = BOARDS[board_name]
     platform = board.platform()
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     core = SignalCore(artifact.load(model_dir), config)
-    options = dict(board.toolchain_opts)
-    options["script_after_synth"] = "\n".join(
-        filter(None, [options.get("script_after_synth"), WRITE_NETLIST]))
+    own = synthesis_overrides(board)
+    own["script_after_synth"] = "\n".join(filter(None, [own.get("script_after_synth"),
+                                                         WRITE_NETLIST]))
+    merged = overrides(own)
     # the platform's script does not depend on the design: prepare it for an empty one, and
     # put the core in its place
-    plan = platform.prepare(Module(), TOP, script_after_read=KEEP_REGISTERS, **options)
+    with without_environment(merged):
+        plan = platform.prepare(Module(), TOP, **merged)
     plan.files[f"{TOP}.il"] = rtlil.convert(core, name=TOP, platform=platform)
     yosys = configure(["yosys"])["yosys"]
     stamp, stamp_file = f"{plan.digest().hex()} {yosys}", out_dir / f"{TOP}_netlist.plan"
@@ -99,7 +108,8 @@ def synthesize(model_dir, board_name: str, config: str, out_dir) -> Netlist:
         stamp_file.unlink(missing_ok=True)
         plan.extract(str(out_dir))
         synthesis = json.loads(plan.files[f"build_{TOP}.json"])["commands"][0]
-        run_tool(synthesis, out_dir, f"{TOP}.rpt")
+        progress(f"synthesizing the {config} core for {board.name} ({platform.device})")
+        run_tool(synthesis, out_dir, f"{TOP}.rpt", Progress(progress, "synthesis"))
         stamp_file.write_text(stamp)
     cells = cell_counts(out_dir / f"{TOP}.json")
     return Netlist(netlist, board.name, platform.device, board.family, cells,

@@ -133,10 +133,16 @@ def target(options: Options) -> Target:
     pll = board.pll(platform, options.requested_mhz * 1e6)
     bit_cycles(pll.output_hz, options.baud)
     tools = configure(board.tools)
-    own = {"script_after_read": KEEP_REGISTERS, **board.toolchain_opts,
+    own = {**synthesis_overrides(board),
            "nextpnr_opts": ["--report", "nextpnr.json", "--timing-allow-fail",
                             "--seed", str(options.seeds[0])]}
     return Target(platform, pll, tools, overrides(own))
+
+
+def synthesis_overrides(board) -> dict:
+    """The Amaranth overrides of a board's Yosys script: register keeping
+    (:data:`KEEP_REGISTERS`) and the board's own options (``synth_ice40 -dsp``, ...)."""
+    return {"script_after_read": KEEP_REGISTERS, **board.toolchain_opts}
 
 
 def overrides(own: dict) -> dict:
