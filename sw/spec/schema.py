@@ -78,7 +78,11 @@ a build that missed timing writes it to ``build/<board>/failed/``)
     (the Verilog file it describes; :func:`hw.flow.export.read` checks it).
 ``build/reports/latency.json``, the latency report (:mod:`sim.report`, version :data:`LATENCY`)
     the simulated core against the software reference, in the shared keys above, and
-    ``config``, ``data``, ``model``, ``simulation_s``; the bench's ``klines``, ``outputs``,
+    ``config``, ``level`` (``"rtl"``: the exported Verilog; ``"netlist"``: the core
+    synthesized for ``board`` and simulated gate by gate, :mod:`sim.netlist`), ``board``
+    (``null`` at ``rtl``), ``netlist`` {``board``, ``device``, ``family``, ``cells`` {cell
+    type: count}, ``synthesis_s``, ``reused``} (``null`` at ``rtl``), ``data``, ``model``,
+    ``simulation_s``; the bench's ``klines``, ``outputs``,
     ``mismatches``, ``first_mismatches``, ``reset_at_kline``, ``discarded_at_reset``;
     ``derived_timing_keys`` (declared keys the exported core lacked, filled in by the
     report); ``measured_latency_cycles_with_backpressure`` and

@@ -33,9 +33,10 @@ def test_ulx3s_netlist_on_recorded_klines(model_dir, data_dir, tmp_path, capsys)
                                                                    "parallel")
     assert report["klines"] == ULX3S_KLINES and report["mismatches"] == 0
     assert report["outputs"] + report["discarded_at_reset"] == ULX3S_KLINES
-    nostall = report["nostall_latency_cycles"]
-    assert nostall["min"] == nostall["max"] == report["declared_latency"]
-    assert report["ii"] == report["declared_ii"] == 1
+    measured = report["measured_latency_cycles"]
+    assert measured["min"] == measured["max"] == report["latency_cycles"]
+    assert report["measured_ii"] == report["ii"] == 1
+    assert report["netlist"]["family"] == "ecp5"
 
 
 @pytest.mark.slow
