@@ -236,6 +236,11 @@ def headline(r: dict) -> str:
             f"{r['sw_compiled_p99_ns']:.0f} ns): the core is {ratio(r['speedup_vs_sw_compiled'])}")
 
 
+def simulated(r: dict) -> str:
+    """What ran in the simulator, when it was not the exported Verilog."""
+    return f" (netlist for {r['board']}, gate by gate)" if r.get("level") == "netlist" else ""
+
+
 def markdown(r: dict, plot_name: str) -> str:
     measured, bp = r["measured_latency_cycles"], r["backpressure"]
     ns = r["measured_latency_ns_with_backpressure"]
@@ -248,7 +253,8 @@ def markdown(r: dict, plot_name: str) -> str:
                f"latency that does not depend on the spacing of klines)."
                if r["derived_timing_keys"] else "")
     lines = [
-        f"# Latency: {r['config']} core vs compiled software, {r['klines']:,} klines",
+        (f"# Latency: {r['config']} core{simulated(r)} vs compiled software, "
+         f"{r['klines']:,} klines"),
         "",
         f"**{headline(r)}.**",
         "",
