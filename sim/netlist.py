@@ -7,9 +7,8 @@ platform (so platform primitives appear as on the board) and runs that platform'
 script (``synth_ecp5`` or ``synth_ice40``) with the overrides of the board's build
 (:func:`hw.flow.build.synthesis_overrides`: register keeping, the board's options; the
 user's ``$AMARANTH_*`` merged in as the build does), which then writes the mapped design
-with ``write_verilog``. The core alone: no PLL, UART or
-board top, so the netlist has the ports of :mod:`hw.flow.export`'s Verilog and
-:mod:`sim.core_bench` runs on either.
+with ``write_verilog``. The core alone: no PLL, UART or board top, so the netlist has the
+ports of :mod:`hw.flow.export`'s Verilog and :mod:`sim.core_bench` runs on either.
 
 :func:`cell_library` gives every cell type in the netlist a simulation model: Yosys's
 shipped ones (:data:`SHIPPED`), and this project's own where Yosys ships none or Icarus
