@@ -38,8 +38,8 @@ def build_and_test(verilog_files, toplevel: str, test_module: str, build_dir,
     ``test_module`` (a module name importable from the project root) on it.
 
     With ``waves``, Icarus dumps an FST at :func:`waves_path`; ``iverilog_args`` are more
-    compiler arguments (cell model libraries of a netlist, :mod:`sim.netlist`). Returns the results XML;
-    raises :class:`SimulationError` when a test fails (outside pytest; under pytest the
+    compiler arguments (the cell models of a netlist, :mod:`sim.netlist`). Returns the
+    results XML; raises :class:`SimulationError` when a test fails (outside pytest; under pytest the
     cocotb runner fails the calling test itself).
     """
     build_dir = Path(build_dir).resolve()
