@@ -4,8 +4,9 @@
         [--out build/model] [--reports build/reports] [--hidden 16] \\
         [--weight-bits 8|4|1] [--epochs N] [--seed S]
 
-Exported schemes (:data:`EXPORT`): ``8`` INT8 weights per-channel PTQ (default), ``4`` INT4
-weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout.
+Exported schemes (:data:`EXPORT`): ``8`` INT8 weights per-channel PTQ (default) with
+power-of-two requantization multipliers (so the hardware requantizes by a shift), ``4``
+INT4 weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ DEFAULT_EPOCHS = 30
 #: split over 99.0 ... 99.99; min-max is in the precision report for comparison).
 PERCENTILE = 99.5
 EXPORT = {
-    8: Scheme("int8-ptq-per-channel-percentile", 8, calibration="percentile",
-              percentile=PERCENTILE),
+    8: Scheme("int8-ptq-per-channel-percentile-pow2", 8, calibration="percentile",
+              percentile=PERCENTILE, power_of_two=True),
     4: Scheme("int4-qat", 4, calibration="percentile", percentile=PERCENTILE, qat=True),
     1: Scheme("binary-qat", 1, calibration="percentile", percentile=PERCENTILE, qat=True),
 }

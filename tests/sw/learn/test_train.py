@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sw.learn import precision
-from sw.learn.train import main, train
+from sw.learn.train import EXPORT, main, train
 from sw.spec.artifact import to_json
 
 
@@ -25,7 +25,8 @@ def schemes(out) -> dict:
 def test_default_model_is_small_and_described(default_model, klines_5m):
     assert [(l.inputs, l.outputs) for l in default_model.layers] == [(7, 16), (16, 3)]
     meta = default_model.meta
-    assert meta["scheme"]["name"] == "int8-ptq-per-channel-percentile"
+    assert meta["scheme"]["name"] == "int8-ptq-per-channel-percentile-pow2"
+    assert all((l.multiplier == 2 ** 14).all() for l in default_model.layers)
     assert meta["data"]["source"] == klines_5m.source and meta["data"]["synthetic"] is False
     assert "next candle" in meta["label"]["definition"]
     assert sum(meta["split"].values()) == len(klines_5m) - default_model.features.warmup_klines - 1
@@ -38,7 +39,8 @@ def test_precision_report_is_written(report):
         assert (out / name).stat().st_size > 500
     table = schemes(out)
     assert {"fp32", "fp16", "int8-ptq-per-tensor-minmax", "int8-ptq-per-channel-percentile",
-            "int4-ptq", "int4-qat", "binary-ptq", "binary-qat"} <= set(table)
+            "int8-ptq-per-channel-percentile-pow2", "int4-ptq", "int4-qat", "binary-ptq",
+            "binary-qat"} <= set(table)
     for s in table.values():
         assert s["latency_us"] > 0 and s["weight_bytes"] > 0
     assert table["int4-qat"]["weight_bytes"] * 2 == table["int8-ptq-per-channel-minmax"][
@@ -48,7 +50,9 @@ def test_precision_report_is_written(report):
 def test_must_show_targets(report):
     trained, out = report
     table = schemes(out)
-    int8, fp32 = table["int8-ptq-per-channel-percentile"], table["fp32"]
+    exported = json.loads((out / "precision.json").read_text())["exported"]
+    int8, fp32 = table[exported], table["fp32"]
+    assert exported == EXPORT[8].name and EXPORT[8].power_of_two
     assert int8["weight_snr_db"] > 30
     assert int8["agreement_vs_fp32"] >= 0.98
     assert abs(int8["accuracy"] - fp32["accuracy"]) <= 0.01
