@@ -260,6 +260,14 @@ def training_klines():
 
 def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_factory):
     """Elaborate, convert, synthesize, place and route (not pack: timing decides that)."""
+    placing = synthesize(attempt, board, options, model, pll, core_factory)
+    with step(attempt, "place_and_route"):
+        place_and_route(attempt, placing, options.placements, options.seeds)
+
+
+def synthesize(attempt: Attempt, board: Board, options: Options, model, pll,
+               core_factory) -> list:
+    """Elaborate, convert and synthesize; return the place-and-route command of the plan."""
     # a fresh platform per attempt: a platform's pins can be requested by one design only
     platform = board.platform(options.device)
     if attempt.workdir.exists():
@@ -282,8 +290,7 @@ def run_flow(attempt: Attempt, board: Board, options: Options, model, pll, core_
     synthesis, placing, _ = attempt.commands
     with step(attempt, "synthesis"):
         run_tool(synthesis, attempt.workdir, f"{DESIGN}.rpt")
-    with step(attempt, "place_and_route"):
-        place_and_route(attempt, placing, options.placements, options.seeds)
+    return placing
 
 
 @dataclass
@@ -466,6 +473,7 @@ def make_report(attempt, board, platform, options, pll, model, model_path, train
     meta = model.meta
     scheme = meta.get("scheme", "unknown")
     return {
+        "schema_version": build_report.SCHEMA_VERSION,
         "board": board.name,
         "device": platform.device,
         "package": platform.package,
@@ -474,6 +482,7 @@ def make_report(attempt, board, platform, options, pll, model, model_path, train
         "clock": {"source_mhz": platform.default_clk_frequency / 1e6,
                   "requested_mhz": options.requested_mhz,
                   "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
+        "clock_mhz": round(clock_mhz, 6),
         "fmax_mhz": fmax,
         "target_mhz": target,
         "placement": attempt.kept[0],
@@ -484,11 +493,7 @@ def make_report(attempt, board, platform, options, pll, model, model_path, train
         "resources": build_report.resources(
             board.family, attempt.nextpnr["utilization"],
             netlist_flip_flops(attempt.workdir, build_report.FLIP_FLOP_PREFIX[board.family])),
-        "latency_cycles": core.latency,
-        "latency_ns": round(core.latency * 1e3 / fmax, 3),
-        "latency_ns_at_clock": round(core.latency * 1e3 / clock_mhz, 3),
-        "ii": core.ii,
-        "throughput_mklines_per_s": round(clock_mhz / core.ii, 6),
+        **build_report.latency(core.timing(), clock_mhz, fmax),
         "steps_s": dict(attempt.steps_s),
         "bitstream": str(options.directory / f"{DESIGN}.bit"),
         "model": {"path": str(model_path), "trained_now": trained,
@@ -512,7 +517,8 @@ def summary(result: dict, paths: dict):
     print(f"{result['board']} {result['device']}: {result['config']} core, fmax "
           f"{result['fmax_mhz']:.2f} MHz (target {result['target_mhz']:g}: "
           f"{'met' if result['timing_met'] else 'NOT MET'}), latency "
-          f"{result['latency_cycles']} cycles = {result['latency_ns']:.1f} ns, "
+          f"{result['latency_cycles']} cycles = {result['latency_ns']:.1f} ns at "
+          f"{result['clock_mhz']:g} MHz ({result['latency_ns_at_fmax']:.1f} ns at fmax), "
           f"ii {result['ii']}")
     print("  " + ", ".join(f"{name} {entry['used']}/{entry['available']}"
                            for name, entry in result["resources"].items()))

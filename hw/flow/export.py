@@ -4,9 +4,11 @@
 
 Writes ``<out>/signal_core.v``: module ``signal_core`` with ports ``clk``, ``rst``,
 ``i__valid``, ``i__ready``, ``i__payload``, ``o__valid``, ``o__ready``, ``o__payload``; and
-``<out>/signal_core.json``: ``latency`` and ``ii`` (cycles), ``config``, ``mac_lanes`` per layer,
-``classes``, the model file and its SHA-256, each port's direction and width, and
-the bit range ``[msb, lsb]`` of every payload field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``).
+``<out>/signal_core.json``: the declared timing in cycles (``latency_cycles``,
+``latency_cycles_back_to_back``, ``latency_spacing_cycles``, ``stage_cycles``, ``ii``; see
+:meth:`hw.gateware.core.SignalCore.timing`), ``config``, ``mac_lanes`` per layer, ``classes``,
+the model file and its SHA-256, each port's direction and width, and the bit range
+``[msb, lsb]`` of every payload field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hw.gateware.layouts import KLINE, signal_layout
 from sw.spec import artifact
 
 TOP = "signal_core"
+SCHEMA_VERSION = 2
 
 
 def field_bits(layout: data.Layout, prefix: str = "", offset: int = 0) -> dict:
@@ -49,12 +52,12 @@ def port(direction: str, shape) -> dict:
 def describe(core: SignalCore, model_path: Path, classes) -> dict:
     """The JSON description of an exported core."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "top": TOP,
         "verilog": f"{TOP}.v",
         "config": core.config if isinstance(core.config, str) else list(core.config),
         "mac_lanes": [layer.multipliers for layer in core.mlp.layers],
-        "latency": core.latency,
-        "ii": core.ii,
+        **core.timing(),
         "classes": list(classes),
         "model": {"path": str(model_path),
                   "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest()},
@@ -103,7 +106,7 @@ def main(argv=None) -> int:
         return 2
     description = json.loads(json_path.read_text())
     print(f"wrote {verilog_path} and {json_path}: {args.config} core, latency "
-          f"{description['latency']} cycles, ii {description['ii']}")
+          f"{description['latency_cycles']} cycles, ii {description['ii']}")
     return 0
 
 

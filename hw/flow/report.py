@@ -1,7 +1,8 @@
 """The build report: ``report.json`` for machines, ``report.md`` and ``report.png`` for people.
 
 Figures come from nextpnr's ``--report`` JSON (fmax per clock, cells used and available)
-and from the core's declared timing (latency, initiation interval).
+and from the core's declared timing (latency, initiation interval): ``latency_ns`` at the
+clock the bitstream runs (the PLL output, ``clock_mhz``), ``latency_ns_at_fmax`` beside it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ RESOURCE_CELLS = {
 }
 #: Flip-flop cells of the synthesized netlist (iCE40 logic cells do not count them apart).
 FLIP_FLOP_PREFIX = {"ecp5": "TRELLIS_FF", "ice40": "SB_DFF"}
+SCHEMA_VERSION = 2
+
+
+def latency(timing: dict, clock_mhz: float, fmax_mhz: float) -> dict:
+    """The core's declared timing (:meth:`hw.gateware.core.SignalCore.timing`) with its
+    latency in ns at the running clock (``latency_ns``) and at fmax, and the throughput at
+    the clock."""
+    cycles = timing["latency_cycles"]
+    return {**timing, "latency_ns": round(cycles * 1e3 / clock_mhz, 3),
+            "latency_ns_at_fmax": round(cycles * 1e3 / fmax_mhz, 3),
+            "throughput_mklines_per_s": round(clock_mhz / timing["ii"], 6)}
 
 
 def resources(family: str, utilization: dict, netlist_ff: int) -> dict:
@@ -72,8 +84,9 @@ def markdown(report: dict) -> str:
         f"| fmax (nextpnr) | {report['fmax_mhz']:.2f} MHz, target {report['target_mhz']:g} MHz: "
         f"{'met' if report['timing_met'] else 'NOT met'} ({report['placement']}-driven "
         f"placement, seed {report['seed']}) |",
-        f"| latency | {report['latency_cycles']} cycles = {report['latency_ns']:.1f} ns at fmax, "
-        f"{report['latency_ns_at_clock']:.1f} ns at the clock |",
+        f"| latency | {report['latency_cycles']} cycles = **{report['latency_ns']:.1f} ns** at "
+        f"the {report['clock_mhz']:g} MHz clock ({report['latency_ns_at_fmax']:.1f} ns at fmax); "
+        f"{stages(report)}; {spacing(report)} |",
         f"| initiation interval | {report['ii']} cycles "
         f"({report['throughput_mklines_per_s']:.3g} M klines/s at the clock) |",
         f"| bitstream | `{report['bitstream']}` |",
@@ -98,6 +111,18 @@ def markdown(report: dict) -> str:
         lines += [f"- {a['config']}: {a['outcome']}" for a in report["config_choice"]["attempts"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def stages(report: dict) -> str:
+    return "stages: " + ", ".join(f"{name} {cycles}"
+                                  for name, cycles in report["stage_cycles"].items())
+
+
+def spacing(report: dict) -> str:
+    if report["latency_cycles_back_to_back"] == report["latency_cycles"]:
+        return "the same for klines back to back"
+    return (f"for klines at least {report['latency_spacing_cycles']} cycles apart; "
+            f"{report['latency_cycles_back_to_back']} cycles back to back")
 
 
 def placement_outcome(run: dict) -> str:

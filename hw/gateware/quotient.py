@@ -1,0 +1,172 @@
+"""Feature codes by compares with multiples of a divisor prepared from earlier klines.
+
+The code of a feature (:mod:`sw.spec.features`) is ``sign * min(q, 127)`` with
+``q = floor((A + d) / (2 d))``, ``A = |num| << (shift + 1)`` and ``d`` the denominator.
+``q >= k`` exactly when ``A >= (2 k - 1) d``, so with the multiples of ``d`` at hand no
+division is left, only compares, in two steps of a radix-16 long division:
+
+1. ``h = floor(q / 16)`` (0 to 7) counts the multiples ``(32 j - 1) d``, ``j = 1 .. 7``,
+   that ``A`` reaches; reaching ``255 d`` (``j = 8``) means ``q >= 128``, which saturates.
+   The subtractions that decide the compares give every candidate remainder
+   ``R_j = A - (32 j - 1) d`` side by side (``R_0 = A + d``).
+2. ``R_h`` lies in ``[0, 32 d)`` and ``q = 16 h + l``, where ``l`` (0 to 15) counts the
+   multiples ``2 k d``, ``k = 1 .. 15``, that ``R_h`` reaches.
+
+Every denominator of the spec is known before its kline arrives, so
+:class:`DivisorMultiples` prepares the multiples of the next kline's ``d`` while the
+current kline is taken, and :class:`FeatureQuotient` needs no cycle of its own for them.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.gateware.arith import constant_product, thermometer_count, thermometer_pick
+from sw.spec.features import FEATURE_LIMIT
+
+#: ``h``'s multiples ``(32 j - 1) d`` for ``j = 1 .. 8`` (the last one: saturation).
+HIGH_FACTORS = tuple(32 * j - 1 for j in range(1, 9))
+#: ``l``'s multiples ``2 k d`` for ``k = 1 .. 15``.
+LOW_FACTORS = tuple(2 * k for k in range(1, 16))
+#: ``R_h < 32 d``: remainders and ``l``'s multiples are this many bits wider than ``d``.
+REMAINDER_BITS = 5
+assert 16 * (len(HIGH_FACTORS) - 1) + len(LOW_FACTORS) == FEATURE_LIMIT
+
+
+def high_layout(divisor_width: int) -> data.ArrayLayout:
+    return data.ArrayLayout(unsigned(divisor_width + 8), len(HIGH_FACTORS))
+
+
+def low_layout(divisor_width: int) -> data.ArrayLayout:
+    return data.ArrayLayout(unsigned(divisor_width + REMAINDER_BITS), len(LOW_FACTORS))
+
+
+class DivisorMultiples(wiring.Component):
+    """The multiples of one denominator that :class:`FeatureQuotient` compares with; one
+    per denominator, shared by the features dividing by it.
+
+    In the cycle a kline is taken (``load``), ``next`` is the denominator of the kline
+    after it: it is registered as ``value`` together with its ``high`` multiples
+    (:data:`HIGH_FACTORS`, at most two adder levels each) and whether it is ``nonzero``,
+    all ready when that next kline is taken. ``low`` (:data:`LOW_FACTORS`) follows
+    ``value`` one advance (``en``) later, beside the kline's first quotient stage.
+
+    Members
+    -------
+    en, load : In(1)
+    next : In(width)
+    value : Out(width)
+    nonzero : Out(1)
+    high : Out(high_layout(width))
+    low : Out(low_layout(width))
+    """
+
+    def __init__(self, width: int):
+        self._width = width
+        super().__init__({
+            "en": In(1), "load": In(1), "next": In(width),
+            "value": Out(width), "nonzero": Out(1),
+            "high": Out(high_layout(width)), "low": Out(low_layout(width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        value = Signal(self._width, reset_less=True)
+        nonzero = Signal(reset_less=True)
+        high = Signal(high_layout(self._width), reset_less=True)
+        low = Signal(low_layout(self._width), reset_less=True)
+        with m.If(self.load):
+            m.d.sync += [value.eq(self.next), nonzero.eq(self.next != 0)]
+            m.d.sync += [high[j].eq(constant_product(m, self.next, factor))
+                         for j, factor in enumerate(HIGH_FACTORS)]
+        with m.If(self.en):
+            m.d.sync += [low[k].eq(constant_product(m, value, factor))
+                         for k, factor in enumerate(LOW_FACTORS)]
+        m.d.comb += [self.value.eq(value), self.nonzero.eq(nonzero), self.high.eq(high),
+                     self.low.eq(low)]
+        return m
+
+
+class FeatureQuotient(wiring.Component):
+    """One feature code, ``sign * min(floor((A + d) / (2 d)), 127)`` with
+    ``A = |num| << (shift + 1)``, or 0 unless ``ready`` (the module docstring's steps).
+
+    ``|num|`` is one of ``candidates`` magnitudes, ``choice`` says which: the two
+    subtractions ``a - b`` and ``b - a`` of a signed numerator, or the two subtractions a
+    wick may be (its body bound is the open or the close). Deciding which only after both
+    candidates' compares keeps a multiplexer out of the first stage: a carry chain feeds the
+    next one straight.
+
+    Stage 1, combinational from ``magnitudes``, ``choice``, ``negative``, ``ready``,
+    ``divisor`` and ``high``: per candidate, eight subtractions ``A - (32 j - 1) d`` side by
+    side, whose signs are the compares and whose low bits the candidate remainders. Stage 2,
+    from the registered stage 1 and ``low`` (``d`` of the same kline): the remainder picked
+    by the chosen candidate's thermometer code, and fifteen compares with ``2 k d``. Each
+    stage registers the carry chains' sign bits as they come out (no inverter between a
+    chain and its flip-flop). ``code`` is combinational from the stage-2 registers (two
+    thermometer encoders and the sign): valid two advances (``en``) after the operands, one
+    result per cycle.
+
+    Members
+    -------
+    en, choice, negative, ready : In(1)
+    magnitudes : In(ArrayLayout(magnitude_width, candidates))
+    divisor : In(divisor_width)
+    high : In(high_layout(divisor_width))
+    low : In(low_layout(divisor_width))
+    code : Out(signed(8))
+    """
+
+    latency = 2
+
+    def __init__(self, magnitude_width: int, divisor_width: int, shift: int,
+                 candidates: int = 1):
+        self._shift = shift
+        self._remainder_width = divisor_width + REMAINDER_BITS
+        super().__init__({
+            "en": In(1), "choice": In(1), "negative": In(1), "ready": In(1),
+            "magnitudes": In(data.ArrayLayout(magnitude_width, candidates)),
+            "divisor": In(divisor_width),
+            "high": In(high_layout(divisor_width)), "low": In(low_layout(divisor_width)),
+            "code": Out(signed(8)),
+        })
+
+    def _register(self, m, value, name):
+        register = Signal(value.shape(), name=name, reset_less=True)
+        with m.If(self.en):
+            m.d.sync += register.eq(value)
+        return register
+
+    def elaborate(self, platform):
+        m = Module()
+        width = self._remainder_width
+        shorts, remainders = [], []
+        for c, magnitude in enumerate(self.magnitudes):
+            scaled = Cat(Const(0, self._shift + 1), magnitude)
+            differences = [scaled - self.high[j] for j in range(len(HIGH_FACTORS))]
+            # short[j]: A < (32 (j + 1) - 1) d, the sign of the subtraction
+            shorts.append(self._register(m, Cat(*[d[-1] for d in differences]), f"short_{c}"))
+            remainders.append([self._register(m, value[:width], f"remainder_{c}_{j}")
+                               for j, value in enumerate([scaled + self.divisor,
+                                                          *differences[:-1]])])
+        choice = self._register(m, self.choice, "choice")
+        negative = self._register(m, self.negative, "negative_1")
+        ready = self._register(m, self.ready, "ready_1")
+
+        reached = Mux(choice, ~shorts[-1], ~shorts[0])
+        picks = [thermometer_pick(~short[:-1], values)
+                 for short, values in zip(shorts, remainders)]
+        chosen = Mux(choice, picks[-1], picks[0])
+        # below[k]: R_h < 2 (k + 1) d, the sign of the subtraction
+        below = self._register(m, Cat(*[(chosen - self.low[k])[-1]
+                                        for k in range(len(LOW_FACTORS))]), "below")
+        high = self._register(m, thermometer_count(reached[:-1]), "high")
+        saturated = self._register(m, reached[-1], "saturated")
+        negative = self._register(m, negative, "negative_2")
+        ready = self._register(m, ready, "ready_2")
+
+        magnitude = Mux(saturated, FEATURE_LIMIT, Cat(thermometer_count(~below), high))
+        m.d.comb += self.code.eq(Mux(ready, Mux(negative, -magnitude, magnitude), 0))
+        return m
