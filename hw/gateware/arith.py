@@ -43,7 +43,8 @@ def add_levels(m: Module, sums, levels: int):
     into one multi-operand sum and build it as a carry-save tree of LUT full adders (two
     LUTs per bit and operand) in front of one carry chain. Adders in series each get their
     own carry chain (one LUT per bit), and a ripple-carry sum feeding another costs little
-    more delay than one: its low bits are ready first."""
+    more delay than one: its low bits are ready first. Call it outside any ``m.If``
+    (see :func:`kept`)."""
     for level in range(levels):
         sums = [[add_terms(*terms[k:k + 2]) for k in range(0, len(terms), 2)] for terms in sums]
         if level < levels - 1:
@@ -57,7 +58,9 @@ def tree_levels(terms: int) -> int:
 
 
 def kept(m: Module, value):
-    """``value`` through a wire Yosys keeps."""
+    """``value`` through a wire Yosys keeps. A combinational assignment: outside any
+    ``m.If`` (inside one the wire would be 0 unless its condition holds, a gate in front of
+    the adder)."""
     wire = Signal(value.shape(), attrs={"keep": 1})
     m.d.comb += wire.eq(value)
     return wire

@@ -222,7 +222,8 @@ class Dense(wiring.Component):
     bit 1 is +1); a second ROM holds per group and lane the bias, ``M`` and ``s - 1``. Each
     lane has its own requantization multiplier (DSP, see :data:`DSP_BITS`) and variable
     shifter, pipelined behind the MAC. ``ii = inputs * outputs / P`` cycles, latency
-    ``ii + 3 + requantization stages`` cycles.
+    ``ii + 3 + requantization stages`` cycles, one more with the argmax (decided from the
+    registered vector).
 
     Flow control: the whole pipeline advances on cycles where the output register is empty
     or being read (``~o.valid | o.ready``), so a stall loses, duplicates or reorders nothing;
@@ -274,7 +275,8 @@ class Dense(wiring.Component):
         if self._parallel:   # dot product, then multiply by M and round + clamp
             requantization = 2 if self._dsp_requantization else len(self._requant_levels)
             return len(self._tree_levels) + requantization
-        return self.ii + FOLDED_STAGES + 2 + self._split   # ..., multiply (+ add), round
+        # ..., multiply (+ add), round (then the argmax)
+        return self.ii + FOLDED_STAGES + 2 + self._split + self._argmax
 
     @property
     def _shift_requantization(self) -> bool:
@@ -585,12 +587,16 @@ class Dense(wiring.Component):
         outputs = [requantize(p, s, layer.output_zero_point, layer.output_min)
                    for p, s in zip(r_products, r_shifts)]
         collected = [Signal(signed(8), name=f"collected_{j}") for j in range(layer.outputs)]
+        done, final, warm = r_done & r_final, collected[:(groups - 1) * lanes] + outputs, r_warm
+        if self._argmax:   # the vector is registered first: a folded layer's clock is slow
+            (done,) = self._stage(m, advance, [done], "vector_valid")
+            (warm,) = self._stage(m, advance, [warm], "vector_warm", reset_less=True)
+            final = self._stage(m, advance, final, "vector", reset_less=True)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(r_done & r_final)
-            with m.If(r_done & r_final):
-                final = collected[:(groups - 1) * lanes] + outputs
-                m.d.sync += self._payload(self.o.payload, final, r_warm)
-            with m.Elif(r_done):
+            m.d.sync += self.o.valid.eq(done)
+            with m.If(done):
+                m.d.sync += self._payload(self.o.payload, final, warm)
+            with m.If(r_done & ~r_final):
                 with m.Switch(r_group):
                     for g in range(groups - 1):
                         with m.Case(g):

@@ -77,13 +77,15 @@ class DivisorMultiples(wiring.Component):
         nonzero = Signal(reset_less=True)
         high = Signal(high_layout(self._width), reset_less=True)
         low = Signal(low_layout(self._width), reset_less=True)
+        # the products outside the If blocks: their adders' kept wires are comb assignments,
+        # which inside an If would be gated by its condition
+        highs = [constant_product(m, self.next, factor) for factor in HIGH_FACTORS]
+        lows = [constant_product(m, value, factor) for factor in LOW_FACTORS]
         with m.If(self.load):
             m.d.sync += [value.eq(self.next), nonzero.eq(self.next != 0)]
-            m.d.sync += [high[j].eq(constant_product(m, self.next, factor))
-                         for j, factor in enumerate(HIGH_FACTORS)]
+            m.d.sync += [high[j].eq(product) for j, product in enumerate(highs)]
         with m.If(self.en):
-            m.d.sync += [low[k].eq(constant_product(m, value, factor))
-                         for k, factor in enumerate(LOW_FACTORS)]
+            m.d.sync += [low[k].eq(product) for k, product in enumerate(lows)]
         m.d.comb += [self.value.eq(value), self.nonzero.eq(nonzero), self.high.eq(high),
                      self.low.eq(low)]
         return m
