@@ -97,10 +97,10 @@ class Options:
     def directory(self) -> Path:
         return self.out / self.board.name
 
-    @property
-    def requested_mhz(self) -> float:
-        """The design clock asked for: ``--clock-mhz``, else the board's default."""
-        return self.clock_mhz or self.board.clock_mhz
+    def requested_mhz(self, config: str) -> float:
+        """The design clock asked for: ``--clock-mhz``, else the board's default for the
+        core configuration ``config``."""
+        return self.clock_mhz or self.board.clock_mhz[config]
 
 
 @dataclass
@@ -136,7 +136,8 @@ def main(argv=None) -> int:
                         help="model artifact (directory or model.json); trained if missing")
     parser.add_argument("--config", default="auto", choices=("auto", *AUTO_ORDER))
     parser.add_argument("--clock-mhz", type=float,
-                        help="design clock (default: the board's, e.g. 100 for ulx3s)")
+                        help="design clock (default: the board's for the configuration, "
+                        "e.g. 100 for the ulx3s parallel core)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate")
     parser.add_argument("--program", action="store_true", help="program the board after")
     parser.add_argument("--placement", nargs="+", choices=list(PLACEMENTS),
@@ -178,8 +179,12 @@ def build(options: Options, core_factory=None) -> dict:
     baud)`` makes the board-independent core (default :class:`hw.board.top.LinkedCore`)."""
     board = options.board
     platform = board.platform(options.device)   # raises BoardError for an unknown device
-    pll = board.pll(platform, options.requested_mhz * 1e6)
-    bit_cycles(pll.output_hz, options.baud)  # fail before training or synthesis, not after
+    configs = AUTO_ORDER if options.config == "auto" else (options.config,)
+    # fail before training or synthesis, not after
+    plls = {config: board.pll(platform, options.requested_mhz(config) * 1e6)
+            for config in configs}
+    for pll in plls.values():
+        bit_cycles(pll.output_hz, options.baud)
     tools = configure(board.tools)
     if options.program:
         find_programmer(board.programmer)
@@ -189,10 +194,9 @@ def build(options: Options, core_factory=None) -> dict:
     for stale in options.directory.glob(f"{DESIGN}.*"):
         stale.unlink()
 
-    configs = AUTO_ORDER if options.config == "auto" else (options.config,)
     outcomes = []
     for config in configs:
-        attempt = Attempt(config, None, options.directory / "work")
+        attempt, pll = Attempt(config, None, options.directory / "work"), plls[config]
         try:
             run_flow(attempt, board, options, model, pll, core_factory)
         except DoesNotFit as error:
@@ -480,7 +484,7 @@ def make_report(attempt, board, platform, options, pll, model, model_path, train
         "config": attempt.config,
         "config_choice": config_choice,
         "clock": {"source_mhz": platform.default_clk_frequency / 1e6,
-                  "requested_mhz": options.requested_mhz,
+                  "requested_mhz": options.requested_mhz(attempt.config),
                   "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
         "clock_mhz": round(clock_mhz, 6),
         "fmax_mhz": fmax,

@@ -35,7 +35,7 @@ def bench(options: build.Options, core_factory=None) -> dict:
     """Synthesize once, then every placement and seed alone; return the table's content."""
     board = options.board
     platform = board.platform(options.device)
-    pll = board.pll(platform, options.requested_mhz * 1e6)
+    pll = board.pll(platform, options.requested_mhz(options.config) * 1e6)
     tools = configure(board.tools)
     if core_factory is None:
         from hw.board.top import LinkedCore as core_factory
@@ -121,7 +121,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, default=Path("build/model"),
                         help="model artifact (directory or model.json); trained if missing")
     parser.add_argument("--config", default="parallel", choices=build.AUTO_ORDER)
-    parser.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
+    parser.add_argument("--clock-mhz", type=float,
+                        help="design clock (default: the board's for the configuration)")
     parser.add_argument("--seed", type=int, nargs="+", default=SEEDS, metavar="N",
                         help="nextpnr placement seeds (default 1 2 3)")
     parser.add_argument("--out", type=Path, default=Path("build/bench/seeds"),

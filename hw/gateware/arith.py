@@ -83,9 +83,17 @@ def constant_product(m: Module, value, factor: int):
 def thermometer_count(bits):
     """How many of ``bits`` are set, for a thermometer code (``bits[k]`` set exactly when
     more than ``k`` are): each count bit is an OR over the code's edges, two LUT levels."""
-    edges = [bits[k] & ~bits[k + 1] for k in range(len(bits) - 1)] + [bits[-1]]
-    return Cat(*[Cat(*[edge for k, edge in enumerate(edges) if (k + 1) >> b & 1]).any()
-                 for b in range(len(bits).bit_length())])
+    return thermometer_map(bits, lambda count: count)
+
+
+def thermometer_map(bits, function, width: int | None = None):
+    """``function(count)`` (a non-negative int of ``width`` bits, by default as many as
+    the count has) of a thermometer code's count, each result bit an OR over the code's
+    edges."""
+    edges = [~bits[0]] + [bits[k] & ~bits[k + 1] for k in range(len(bits) - 1)] + [bits[-1]]
+    return Cat(*[Cat(*[edge for count, edge in enumerate(edges)
+                       if function(count) >> b & 1]).any()
+                 for b in range(width or len(bits).bit_length())])
 
 
 def thermometer_pick(bits, values):

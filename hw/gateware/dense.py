@@ -27,7 +27,7 @@ from sw.spec.artifact import MAX_REQUANT_SHIFT, MULTIPLIER_BITS, QuantizedLayer
 #: Logic levels between two pipeline registers of the fully parallel layer: an adder level
 #: (one carry chain of about 20 bits), the clamp of a shift requantization (the top bits'
 #: check and the output multiplexer) and the fused argmax each count as one.
-LEVELS_PER_STAGE = 3
+LEVELS_PER_STAGE = 2
 #: Folded layer: an accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a
 #: wider one is split at :data:`SPLIT_BITS` into two DSP products, registered, then added
 #: in a stage of their own (a DSP and a carry chain in series are too slow).

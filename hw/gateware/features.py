@@ -72,22 +72,22 @@ NON_NEGATIVE = ("range", "upper_wick", "lower_wick")
 
 
 def numerator(name: str, values: dict, close_up):
-    """``(magnitudes, choice, negative)`` of feature ``name``'s ``num = a - b`` (operands
-    as in :data:`OPERANDS`) for :class:`hw.gateware.quotient.FeatureQuotient`: ``|num|``
-    is ``magnitudes[choice]``. A signed numerator gives ``a - b`` and ``b - a``, chosen by
-    the sign; a wick both subtractions its body bound may take, chosen by ``close_up``; the
-    range its one subtraction. Each magnitude is a subtraction alone, one carry chain."""
+    """``(|num|, num < 0)`` of feature ``name``'s ``num = a - b`` (operands as in
+    :data:`OPERANDS`): subtractions side by side, then one multiplexer. A signed numerator
+    takes ``a - b`` or ``b - a`` by the sign; a wick one of the two subtractions its body
+    bound may give, by ``close_up``; the range its one subtraction."""
     a, b, _ = OPERANDS[name]
     width = max(len(values[key]) for key in (a, b) if key in values)
-    for bound, fields in BODY_BOUNDS.items():
+    for bound, (down, up) in BODY_BOUNDS.items():
         if bound in (a, b):
-            return [(values[field if a == bound else a] - values[field if b == bound else b])
-                    [:width] for field in fields], close_up, Const(0)
+            down, up = ((values[field if a == bound else a] - values[field if b == bound else b])
+                        [:width] for field in (down, up))
+            return Mux(close_up, up, down), Const(0)
     difference = values[a] - values[b]
     if name in NON_NEGATIVE:
-        return [difference[:width]], Const(0), Const(0)
-    return [difference[:width], (values[b] - values[a])[:width]], difference[-1], \
-        difference[-1]
+        return difference[:width], Const(0)
+    negative = difference[-1]
+    return Mux(negative, (values[b] - values[a])[:width], difference[:width]), negative
 
 
 def feature_code(quotient, negative, ready):
@@ -194,9 +194,9 @@ class FeatureExtractor(wiring.Component):
     (:class:`hw.gateware.quotient.DivisorMultiples`, one per denominator); each feature
     then takes two stages of compares (:class:`hw.gateware.quotient.FeatureQuotient`) and
     its code enters the output register: ``latency = 3`` cycles after the input handshake,
-    a kline every cycle (``ii == 1``), back to back too. The first stage takes the
-    candidates for ``|num|`` straight from the kline (:func:`numerator`: subtractions, then
-    the compares). It needs valid klines (:data:`NON_NEGATIVE`). The whole pipeline stalls
+    a kline every cycle (``ii == 1``), back to back too. The first stage takes ``|num|``
+    straight from the kline (:func:`numerator`: subtractions and a multiplexer, then the
+    compares). It needs valid klines (:data:`NON_NEGATIVE`). The whole pipeline stalls
     while the output is valid and not ready.
 
     Folded (``folded=True``): one serial divider shared by all features, one dividend bit
@@ -294,15 +294,14 @@ class FeatureExtractor(wiring.Component):
         close_up = kline.close >= kline.open
         codes = []
         for name, shift in zip(spec.names, spec.shifts):
-            magnitudes, choice, negative = numerator(name, values, close_up)
+            magnitude, negative = numerator(name, values, close_up)
             divisor = divisors[OPERANDS[name][2]]
             ready = count >= spec.history[name]
             quotient = m.submodules[f"quotient_{name}"] = FeatureQuotient(
-                len(magnitudes[0]), len(divisor.value), shift, len(magnitudes))
+                len(magnitude), len(divisor.value), shift)
             m.d.comb += [
-                quotient.en.eq(advance), quotient.choice.eq(choice),
+                quotient.en.eq(advance), quotient.magnitude.eq(magnitude),
                 quotient.negative.eq(negative),
-                *(quotient.magnitudes[c].eq(value) for c, value in enumerate(magnitudes)),
                 quotient.ready.eq(ready & divisor.nonzero if name == "volume" else ready),
                 quotient.divisor.eq(divisor.value), quotient.high.eq(divisor.high),
                 quotient.low.eq(divisor.low)]

@@ -23,7 +23,12 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.arith import constant_product, thermometer_count, thermometer_pick
+from hw.gateware.arith import (
+    constant_product,
+    thermometer_count,
+    thermometer_map,
+    thermometer_pick,
+)
 from sw.spec.features import FEATURE_LIMIT
 
 #: ``h``'s multiples ``(32 j - 1) d`` for ``j = 1 .. 8`` (the last one: saturation).
@@ -93,28 +98,23 @@ class DivisorMultiples(wiring.Component):
 
 class FeatureQuotient(wiring.Component):
     """One feature code, ``sign * min(floor((A + d) / (2 d)), 127)`` with
-    ``A = |num| << (shift + 1)``, or 0 unless ``ready`` (the module docstring's steps).
+    ``A = magnitude << (shift + 1)`` (``magnitude = |num|``), or 0 unless ``ready`` (the
+    module docstring's steps).
 
-    ``|num|`` is one of ``candidates`` magnitudes, ``choice`` says which: the two
-    subtractions ``a - b`` and ``b - a`` of a signed numerator, or the two subtractions a
-    wick may be (its body bound is the open or the close). Deciding which only after both
-    candidates' compares keeps a multiplexer out of the first stage: a carry chain feeds the
-    next one straight.
-
-    Stage 1, combinational from ``magnitudes``, ``choice``, ``negative``, ``ready``,
-    ``divisor`` and ``high``: per candidate, eight subtractions ``A - (32 j - 1) d`` side by
-    side, whose signs are the compares and whose low bits the candidate remainders. Stage 2,
-    from the registered stage 1 and ``low`` (``d`` of the same kline): the remainder picked
-    by the chosen candidate's thermometer code, and fifteen compares with ``2 k d``. Each
-    stage registers the carry chains' sign bits as they come out (no inverter between a
-    chain and its flip-flop). ``code`` is combinational from the stage-2 registers (two
-    thermometer encoders and the sign): valid two advances (``en``) after the operands, one
-    result per cycle.
+    Stage 1, combinational from ``magnitude``, ``negative``, ``ready``, ``divisor`` and
+    ``high``: eight subtractions ``A - (32 j - 1) d`` side by side, whose signs are the
+    compares and whose low bits the candidate remainders. Stage 2, from the registered
+    stage 1 and ``low`` (``d`` of the same kline): the remainder picked by the compares'
+    thermometer code, and fifteen compares with ``2 k d``. Each stage registers the carry
+    chains' sign bits as they come out (no inverter between a chain and its flip-flop).
+    ``code`` is combinational from the stage-2 registers (the code's bits straight from
+    the compares' thermometer codes and the sign, :func:`signed_code`): valid two advances
+    (``en``) after the operands, one result per cycle.
 
     Members
     -------
-    en, choice, negative, ready : In(1)
-    magnitudes : In(ArrayLayout(magnitude_width, candidates))
+    en, negative, ready : In(1)
+    magnitude : In(magnitude_width)
     divisor : In(divisor_width)
     high : In(high_layout(divisor_width))
     low : In(low_layout(divisor_width))
@@ -123,14 +123,12 @@ class FeatureQuotient(wiring.Component):
 
     latency = 2
 
-    def __init__(self, magnitude_width: int, divisor_width: int, shift: int,
-                 candidates: int = 1):
+    def __init__(self, magnitude_width: int, divisor_width: int, shift: int):
         self._shift = shift
         self._remainder_width = divisor_width + REMAINDER_BITS
         super().__init__({
-            "en": In(1), "choice": In(1), "negative": In(1), "ready": In(1),
-            "magnitudes": In(data.ArrayLayout(magnitude_width, candidates)),
-            "divisor": In(divisor_width),
+            "en": In(1), "negative": In(1), "ready": In(1),
+            "magnitude": In(magnitude_width), "divisor": In(divisor_width),
             "high": In(high_layout(divisor_width)), "low": In(low_layout(divisor_width)),
             "code": Out(signed(8)),
         })
@@ -144,31 +142,41 @@ class FeatureQuotient(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = self._remainder_width
-        shorts, remainders = [], []
-        for c, magnitude in enumerate(self.magnitudes):
-            scaled = Cat(Const(0, self._shift + 1), magnitude)
-            differences = [scaled - self.high[j] for j in range(len(HIGH_FACTORS))]
-            # short[j]: A < (32 (j + 1) - 1) d, the sign of the subtraction
-            shorts.append(self._register(m, Cat(*[d[-1] for d in differences]), f"short_{c}"))
-            remainders.append([self._register(m, value[:width], f"remainder_{c}_{j}")
-                               for j, value in enumerate([scaled + self.divisor,
-                                                          *differences[:-1]])])
-        choice = self._register(m, self.choice, "choice")
+        scaled = Cat(Const(0, self._shift + 1), self.magnitude)
+        differences = [scaled - self.high[j] for j in range(len(HIGH_FACTORS))]
+        # short[j]: A < (32 (j + 1) - 1) d, the sign of the subtraction
+        short = self._register(m, Cat(*[d[-1] for d in differences]), "short")
+        remainders = [self._register(m, value[:width], f"remainder_{j}") for j, value in
+                      enumerate([scaled + self.divisor, *differences[:-1]])]
         negative = self._register(m, self.negative, "negative_1")
         ready = self._register(m, self.ready, "ready_1")
 
-        reached = Mux(choice, ~shorts[-1], ~shorts[0])
-        picks = [thermometer_pick(~short[:-1], values)
-                 for short, values in zip(shorts, remainders)]
-        chosen = Mux(choice, picks[-1], picks[0])
+        chosen = thermometer_pick(~short[:-1], remainders)
         # below[k]: R_h < 2 (k + 1) d, the sign of the subtraction
         below = self._register(m, Cat(*[(chosen - self.low[k])[-1]
                                         for k in range(len(LOW_FACTORS))]), "below")
-        high = self._register(m, thermometer_count(reached[:-1]), "high")
-        saturated = self._register(m, reached[-1], "saturated")
+        # the high nibble of q and of -q (with and without a borrow from the low one)
+        nibbles = [self._register(m, thermometer_map(~short[:-1], function, 4), name)
+                   for function, name in ((lambda h: h, "high"), (lambda h: -h & 15, "high_neg"),
+                                          (lambda h: -h - 1 & 15, "high_neg_borrow"))]
+        saturated = self._register(m, ~short[-1], "saturated")
         negative = self._register(m, negative, "negative_2")
         ready = self._register(m, ready, "ready_2")
-
-        magnitude = Mux(saturated, FEATURE_LIMIT, Cat(thermometer_count(~below), high))
-        m.d.comb += self.code.eq(Mux(ready, Mux(negative, -magnitude, magnitude), 0))
+        m.d.comb += self.code.eq(signed_code(~below, nibbles, saturated, negative, ready))
         return m
+
+
+def signed_code(steps, nibbles, saturated, negative, ready):
+    """``sign * q`` with ``q = 16 * h + l``, ``l`` the count of the thermometer code
+    ``steps`` (or ``q = 127`` when ``saturated``), 0 unless ``ready``, with no adder:
+    ``-q = 16 * -h - l`` is ``16 * -(h + 1) + (16 - l)`` for ``l > 0``, so its low nibble
+    is another function of the thermometer's edges and its high nibble one of the
+    registered ``nibbles`` (``h``, ``-h``, ``-h - 1``, 4 bits each) chosen by ``l == 0``.
+    Each bit is a few LUTs deep, no carry chain."""
+    high, high_negated, high_borrowed = nibbles
+    low = thermometer_count(steps)
+    low_negated = thermometer_map(steps, lambda l: -l & 15)
+    value = Mux(negative, Cat(low_negated, Mux(steps[0], high_borrowed, high_negated)),
+                Cat(low, high))
+    limit = Mux(negative, -FEATURE_LIMIT, FEATURE_LIMIT)
+    return Mux(ready, Mux(saturated, limit, value.as_signed()), 0)
