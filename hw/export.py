@@ -34,7 +34,7 @@ def command(argv) -> int:
         raise cli.UsageError(error) from None
     description = json.loads(json_path.read_text())
     print(f"wrote {verilog_path} and {json_path}: {args.config} core, latency "
-          f"{description['latency']} cycles, ii {description['ii']}")
+          f"{description['latency_cycles']} cycles, ii {description['ii']}")
     return cli.EXIT_OK
 
 

@@ -141,7 +141,7 @@ def declared_timing(core: dict) -> dict:
     ``stage_cycles``, ``latency_cycles_back_to_back`` or ``latency_spacing_cycles`` gets
     the whole core as one stage and a latency that does not depend on spacing
     (``derived`` names what was filled in)."""
-    latency = int(core["latency"])
+    latency = int(core["latency_cycles"])
     timing = {"latency_cycles": latency,
               "latency_cycles_back_to_back": core.get("latency_cycles_back_to_back", latency),
               "latency_spacing_cycles": core.get("latency_spacing_cycles", 1),

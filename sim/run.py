@@ -80,7 +80,7 @@ def simulate(model_dir, data, config: str = "parallel", build_dir=None, seed: in
     settings = {"model": str(Path(model_dir).resolve()), "data": str(Path(data).resolve()),
                 "limit": limit, "seed": seed, "gap_probability": gap,
                 "stall_probability": stall, "progress_every": progress_every,
-                "declared": {"latency": core["latency"], "ii": core["ii"]}}
+                "declared": {"latency": core["latency_cycles"], "ii": core["ii"]}}
     results = run_bench([verilog], TOPLEVEL, "sim.core_bench", build_dir, settings, waves,
                         iverilog_args)
     return {**results, "core": core, **described}

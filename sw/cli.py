@@ -41,6 +41,7 @@ TOOLS = {
     "backtest": "sw.backtest",
     "prove": "hw.prove",
     "software-bench": "sim.software_bench",
+    "seeds": "hw.seeds",
 }
 
 

@@ -52,9 +52,9 @@ class Board:
     family : ``"ecp5"`` or ``"ice40"``: picks the PLL and the nextpnr flavour.
     platforms : device name (the ``--device`` value) to amaranth-boards platform class.
     default_device : the device used when none is given.
-    clock_mhz : default design clock: on the ECP5 boards (ULX3S, Colorlight) one chosen
-        for the parallel core, on the iCE40 boards (iCEBreaker, iCESugar) one chosen for
-        the folded core.
+    clock_mhz : default design clock per core configuration (``parallel``, ``folded``):
+        one that place and route meets whatever the placement
+        (``python -m hw.seeds`` checks a board and configuration).
     programmer : the tool that programs this board (:data:`hw.flow.program.PROGRAMMERS`).
     programmer_args : the options that tell ``programmer`` which board or cable this is.
     toolchain_opts : Amaranth build overrides, e.g. Yosys options.
@@ -63,7 +63,7 @@ class Board:
     family: str
     platforms: dict
     default_device: str
-    clock_mhz: float
+    clock_mhz: dict
     programmer: str
     programmer_args: tuple = ()
     toolchain_opts: dict = field(default_factory=dict)
@@ -97,20 +97,23 @@ class Board:
 
 #: The UP5K has eight 16x16 multipliers (SB_MAC16); Yosys maps to them only when asked.
 UP5K_OPTS = {"synth_opts": "-dsp"}
+#: Default clocks (MHz) per core configuration.
+ECP5_CLOCKS = {"parallel": 100, "folded": 90}
+ICE40_CLOCKS = {"parallel": 20, "folded": 20}
 
 BOARDS = {board.name: board for board in [
     Board("ulx3s", "ecp5", {"12F": ULX3S_12F_Platform, "25F": ULX3S_25F_Platform,
                             "45F": ULX3S_45F_Platform, "85F": ULX3S_85F_Platform},
-          default_device="85F", clock_mhz=100, programmer="openFPGALoader",
+          default_device="85F", clock_mhz=ECP5_CLOCKS, programmer="openFPGALoader",
           programmer_args=("--board", "ulx3s")),
     Board("icebreaker", "ice40", {"UP5K": ICEBreakerPlatform},
-          default_device="UP5K", clock_mhz=20, programmer="iceprog",
+          default_device="UP5K", clock_mhz=ICE40_CLOCKS, programmer="iceprog",
           toolchain_opts=UP5K_OPTS),
     Board("icesugar", "ice40", {"UP5K": ICESugarPlatform},
-          default_device="UP5K", clock_mhz=20, programmer="icesprog",
+          default_device="UP5K", clock_mhz=ICE40_CLOCKS, programmer="icesprog",
           toolchain_opts=UP5K_OPTS),
     Board("colorlight-5a75b", "ecp5", {"25F": Colorlight_5A75B_R70Platform},
-          default_device="25F", clock_mhz=100, programmer="openFPGALoader",
+          default_device="25F", clock_mhz=ECP5_CLOCKS, programmer="openFPGALoader",
           programmer_args=("--cable", "ft232")),
 ]}
 

@@ -351,10 +351,20 @@ class UartLink(wiring.Component):
             kline = kline_skid.o
         wiring.connect(m, encoder.o, tx.i)
 
+        # `stamps.w_rdy`, registered (as the core's `room`): the core takes a kline on a
+        # handshake that enables most of its registers, so the handshake comes from
+        # flip-flops through one gate
+        stamp_room = Signal(init=1)
+        written, read = stamps.w_en, stamps.r_en
+        with m.If(reset):
+            m.d.sync += stamp_room.eq(1)
+        with m.Else():
+            m.d.sync += stamp_room.eq(Mux(written & ~read, stamps.level < self._stamp_depth - 1,
+                                          read | (stamps.level < self._stamp_depth)))
         m.d.comb += [
             self.kline.payload.eq(kline.payload),
-            self.kline.valid.eq(kline.valid & stamps.w_rdy),
-            kline.ready.eq(self.kline.ready & stamps.w_rdy),
+            self.kline.valid.eq(kline.valid & stamp_room),
+            kline.ready.eq(self.kline.ready & stamp_room),
             stamps.w_en.eq(self.kline.valid & self.kline.ready),
             stamps.w_data.eq(now),
 

@@ -56,6 +56,10 @@ class LinkedCore(wiring.Component):
         """Cycles between klines the core can accept."""
         return self._core.ii
 
+    def timing(self) -> dict:
+        """The core's declared timing (:meth:`hw.gateware.core.SignalCore.timing`)."""
+        return self._core.timing()
+
     @property
     def bit_cycles(self) -> int:
         """Clock cycles per UART bit."""

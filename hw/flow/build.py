@@ -96,17 +96,23 @@ class Options:
         return self.model if self.model.suffix == ".json" else self.model / "model.json"
 
     @property
-    def requested_mhz(self) -> float:
-        """The design clock asked for: ``clock_mhz``, else the board's default."""
-        return self.board.clock_mhz if self.clock_mhz is None else self.clock_mhz
+    def configs(self) -> tuple:
+        """The configurations to try, in order."""
+        return AUTO_ORDER if self.config == "auto" else (self.config,)
+
+    def requested_mhz(self, config: str) -> float:
+        """The design clock asked for: ``clock_mhz``, else the board's default for the
+        core configuration ``config``."""
+        return self.board.clock_mhz[config] if self.clock_mhz is None else self.clock_mhz
 
 
 @dataclass
 class Target:
     """What a build runs on, found before any work: the platform, the PLL that makes
-    the clock, the tools' paths and the Amaranth overrides of the plan."""
+    the clock for each configuration to try, the tools' paths and the Amaranth overrides
+    of the plan."""
     platform: object
-    pll: object
+    plls: dict
     tools: dict
     overrides: dict
 
@@ -116,6 +122,7 @@ class Attempt:
     """One run of the flow for one core configuration."""
     config: str
     workdir: Path
+    pll: object = None
     core: object = None
     steps_s: dict = field(default_factory=dict)
     #: the tool commands of Amaranth's build plan: synthesis, place and route, packing
@@ -130,13 +137,15 @@ def target(options: Options) -> Target:
     (:class:`hw.flow.toolchain.ToolchainError`) and Amaranth's overrides (:class:`BuildError`)."""
     board = options.board
     platform = board.platform(options.device)
-    pll = board.pll(platform, options.requested_mhz * 1e6)
-    bit_cycles(pll.output_hz, options.baud)
+    plls = {config: board.pll(platform, options.requested_mhz(config) * 1e6)
+            for config in options.configs}
+    for pll in plls.values():
+        bit_cycles(pll.output_hz, options.baud)
     tools = configure(board.tools)
     own = {**synthesis_overrides(board),
            "nextpnr_opts": ["--report", "nextpnr.json", "--timing-allow-fail",
                             "--seed", str(options.seeds[0])]}
-    return Target(platform, pll, tools, overrides(own))
+    return Target(platform, plls, tools, overrides(own))
 
 
 def synthesis_overrides(board) -> dict:
@@ -199,10 +208,10 @@ def place(options: Options, found: Target, model, core_factory, tools: dict,
     """Every configuration asked for until one fits, in ``staging/work``; the attempt kept
     and its report. A build that misses timing (unless ``allow_timing_failure``) leaves its
     report and logs in ``<board>/failed/`` and raises :class:`BuildError`."""
-    configs = AUTO_ORDER if options.config == "auto" else (options.config,)
+    configs = options.configs
     outcomes = []
     for config in configs:
-        attempt = Attempt(config, staging / "work")
+        attempt = Attempt(config, staging / "work", found.plls[config])
         try:
             run_flow(attempt, options, found, model, core_factory)
         except DoesNotFit as error:
@@ -243,17 +252,26 @@ def place(options: Options, found: Target, model, core_factory, tools: dict,
 
 def run_flow(attempt: Attempt, options: Options, found: Target, model, core_factory):
     """Elaborate, convert, synthesize, place and route (not pack: timing decides that)."""
+    placing = synthesize(attempt, options, found, model, core_factory)
+    with step(attempt, "place_and_route", options.progress) as progress:
+        attempt.placed = place_and_route(placing, attempt.workdir, options.placements,
+                                         options.seeds, progress)
+
+
+def synthesize(attempt: Attempt, options: Options, found: Target, model,
+               core_factory) -> list:
+    """Elaborate, convert and synthesize; return the place-and-route command of the plan."""
     board = options.board
     # a fresh platform per attempt: a platform's pins can be requested by one design only
     platform = board.platform(options.device)
     if attempt.workdir.exists():
         shutil.rmtree(attempt.workdir)
     options.progress(f"building the {attempt.config} core for {board.name} {platform.device} "
-                     f"at {found.pll.output_hz / 1e6:g} MHz")
+                     f"at {attempt.pll.output_hz / 1e6:g} MHz")
     with step(attempt, "elaborate", options.progress):
-        attempt.core = core_factory(model, config=attempt.config, clk_freq=found.pll.output_hz,
+        attempt.core = core_factory(model, config=attempt.config, clk_freq=attempt.pll.output_hz,
                                     baud=options.baud)
-        fragment = Fragment.get(BoardTop(attempt.core, board.family, found.pll), platform)
+        fragment = Fragment.get(BoardTop(attempt.core, board.family, attempt.pll), platform)
     with step(attempt, "rtlil", options.progress):
         with without_environment(found.overrides):
             plan = platform.prepare(fragment, DESIGN, **found.overrides)
@@ -263,9 +281,7 @@ def run_flow(attempt: Attempt, options: Options, found: Target, model, core_fact
     synthesis, placing, _ = attempt.commands
     with step(attempt, "synthesis", options.progress) as progress:
         run_tool(synthesis, attempt.workdir, f"{DESIGN}.rpt", progress)
-    with step(attempt, "place_and_route", options.progress) as progress:
-        attempt.placed = place_and_route(placing, attempt.workdir, options.placements,
-                                         options.seeds, progress)
+    return placing
 
 
 def pack(attempt: Attempt, options: Options, directory: Path, result: dict):
@@ -320,10 +336,11 @@ def up_to_date(options: Options) -> dict | None:
         report = json.loads((options.directory / "report.json").read_text())
         schema.check_version(report, schema.BUILD, "report.json")
         model = hashlib.sha256(options.model_file.read_bytes()).hexdigest()
-    except (OSError, ValueError):
+        config = report["config"]
+        asked = (options.board.platform(options.device).device, options.config,
+                 options.requested_mhz(config), options.baud, model)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    asked = (options.board.platform(options.device).device, options.config,
-             options.requested_mhz, options.baud, model)
     built = (report.get("device"), report.get("config_choice", {}).get("requested"),
              report.get("clock", {}).get("requested_mhz"), report.get("baud"),
              report.get("model", {}).get("sha256"))

@@ -3,12 +3,13 @@
 
 Writes ``<out>/signal_core.v``: module ``signal_core`` with ports ``clk``, ``rst``,
 ``i__valid``, ``i__ready``, ``i__payload``, ``o__valid``, ``o__ready``, ``o__payload``; and
-``<out>/signal_core.json`` (keys in :mod:`sw.spec.schema`): ``latency`` and ``ii``
-(cycles), ``config``, ``mac_lanes`` per layer, ``classes``, the model file and its
-SHA-256, each port's direction and width, the bit range ``[msb, lsb]`` of every payload
-field (``open``, ..., ``signal``, ``raw[0]``, ..., ``warm``), and the SHA-256 of the
-Verilog it describes (``verilog_sha256``, checked by :func:`read`). Each file is replaced
-atomically, the description last.
+``<out>/signal_core.json`` (keys in :mod:`sw.spec.schema`): the declared timing in
+cycles (``latency_cycles``, ``latency_cycles_back_to_back``, ``latency_spacing_cycles``,
+``stage_cycles``, ``ii``; see :meth:`hw.gateware.core.SignalCore.timing`), ``config``,
+``mac_lanes`` per layer, ``classes``, the model file and its SHA-256, each port's direction
+and width, the bit range ``[msb, lsb]`` of every payload field (``open``, ..., ``signal``,
+``raw[0]``, ..., ``warm``), and the SHA-256 of the Verilog it describes (``verilog_sha256``,
+checked by :func:`read`). Each file is replaced atomically, the description last.
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ def describe(core: SignalCore, model_path: Path, classes) -> dict:
         "verilog": f"{TOP}.v",
         "config": core.config if isinstance(core.config, str) else list(core.config),
         "mac_lanes": [layer.multipliers for layer in core.mlp.layers],
-        "latency": core.latency,
-        "ii": core.ii,
+        **core.timing(),
         "classes": list(classes),
         "model": {"path": str(model_path),
                   "sha256": sha256(model_path)},
@@ -99,6 +99,7 @@ def read(json_path) -> dict:
     (:class:`ExportMismatch` when the two are not from one export)."""
     json_path = Path(json_path)
     description = json.loads(json_path.read_text())
+    schema.check_version(description, schema.EXPORT, str(json_path))
     verilog_path = json_path.with_name(description["verilog"])
     if description.get("verilog_sha256") != sha256(verilog_path):
         raise ExportMismatch(f"{verilog_path} is not the Verilog {json_path} describes "

@@ -2,8 +2,9 @@
 ``report.md`` and ``report.png`` for people.
 
 Figures come from nextpnr's ``--report`` JSON (fmax per clock, cells used and available,
-critical paths), from the core's declared timing (latency, initiation interval), and from
-the tools themselves (versions).
+critical paths), from the core's declared timing (latency, initiation interval):
+``latency_ns`` at the clock the bitstream runs (the PLL output, ``clock_mhz``),
+``latency_ns_at_fmax`` beside it, and from the tools themselves (versions).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ RESOURCE_CELLS = {
 }
 #: Flip-flop cells of the synthesized netlist (iCE40 logic cells do not count them apart).
 FLIP_FLOP_PREFIX = {"ecp5": "TRELLIS_FF", "ice40": "SB_DFF"}
+
+
+def latency(timing: dict, clock_mhz: float, fmax_mhz: float) -> dict:
+    """The core's declared timing (:meth:`hw.gateware.core.SignalCore.timing`) with its
+    latency in ns at the running clock (``latency_ns``) and at fmax, and the throughput at
+    the clock."""
+    cycles = timing["latency_cycles"]
+    return {**timing, "latency_ns": round(cycles * 1e3 / clock_mhz, 3),
+            "latency_ns_at_fmax": round(cycles * 1e3 / fmax_mhz, 3),
+            "throughput_mklines_per_s": round(clock_mhz / timing["ii"], 6)}
 
 
 def resources(family: str, utilization: dict, netlist_ff: int) -> dict:
@@ -52,7 +63,7 @@ def make_report(*, attempt, options, target, model, trained_now: bool, tools: di
     ``target`` (:class:`hw.flow.build.Target`) the platform and PLL it ran on, ``model``
     the artifact read from ``options.model_file``, ``tools``
     :func:`hw.flow.toolchain.versions`, ``flip_flops`` counted in the synthesized netlist."""
-    platform, pll, model_path = target.platform, target.pll, options.model_file
+    platform, pll, model_path = target.platform, attempt.pll, options.model_file
     nextpnr = attempt.placed.nextpnr
     clocks = timing(nextpnr["fmax"])
     fmax = min(clock["achieved_mhz"] for clock in clocks.values())
@@ -68,9 +79,10 @@ def make_report(*, attempt, options, target, model, trained_now: bool, tools: di
         "config": attempt.config,
         "config_choice": config_choice,
         "clock": {"source_mhz": platform.default_clk_frequency / 1e6,
-                  "requested_mhz": options.requested_mhz,
+                  "requested_mhz": options.requested_mhz(attempt.config),
                   "achieved_mhz": round(clock_mhz, 6), "pll": pll_settings(pll)},
         "baud": options.baud,
+        "clock_mhz": round(clock_mhz, 6),
         "fmax_mhz": fmax,
         "target_mhz": target_mhz,
         "placement": attempt.placed.kept[0],
@@ -80,11 +92,7 @@ def make_report(*, attempt, options, target, model, trained_now: bool, tools: di
         "timing_met": all(clock["met"] for clock in clocks.values()),
         "critical_path": critical_path(nextpnr.get("critical_paths", [])),
         "resources": resources(board.family, nextpnr["utilization"], flip_flops),
-        "latency_cycles": core.latency,
-        "latency_ns": round(core.latency * 1e3 / fmax, 3),
-        "latency_ns_at_clock": round(core.latency * 1e3 / clock_mhz, 3),
-        "ii": core.ii,
-        "throughput_mklines_per_s": round(clock_mhz / core.ii, 6),
+        **latency(core.timing(), clock_mhz, fmax),
         "steps_s": dict(attempt.steps_s),
         "bitstream": str(options.bitstream),
         "model": {"path": str(model_path),
@@ -157,8 +165,9 @@ def markdown(report: dict) -> str:
         f"| fmax (nextpnr) | {report['fmax_mhz']:.2f} MHz, target {report['target_mhz']:g} MHz: "
         f"{'met' if report['timing_met'] else 'NOT met'} ({report['placement']}-driven "
         f"placement, seed {report['seed']}) |",
-        f"| latency | {report['latency_cycles']} cycles = {report['latency_ns']:.1f} ns at fmax, "
-        f"{report['latency_ns_at_clock']:.1f} ns at the clock |",
+        f"| latency | {report['latency_cycles']} cycles = **{report['latency_ns']:.1f} ns** at "
+        f"the {report['clock_mhz']:g} MHz clock ({report['latency_ns_at_fmax']:.1f} ns at fmax); "
+        f"{stages(report)}; {spacing(report)} |",
         f"| initiation interval | {report['ii']} cycles "
         f"({report['throughput_mklines_per_s']:.3g} M klines/s at the clock) |",
         f"| bitstream | `{report['bitstream']}` |",
@@ -194,6 +203,18 @@ def markdown(report: dict) -> str:
 def tool_versions(tools: dict) -> str:
     return ", ".join(f"{name} {entry['version'] or '(version unknown)'}"
                      for name, entry in tools.items())
+
+
+def stages(report: dict) -> str:
+    return "stages: " + ", ".join(f"{name} {cycles}"
+                                  for name, cycles in report["stage_cycles"].items())
+
+
+def spacing(report: dict) -> str:
+    if report["latency_cycles_back_to_back"] == report["latency_cycles"]:
+        return "the same for klines back to back"
+    return (f"for klines at least {report['latency_spacing_cycles']} cycles apart; "
+            f"{report['latency_cycles_back_to_back']} cycles back to back")
 
 
 def placement_outcome(run: dict) -> str:

@@ -6,12 +6,10 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.argmax import Argmax
 from hw.gateware.credits import CreditQueue
 from hw.gateware.features import FeatureExtractor
 from hw.gateware.layouts import KLINE, signal_layout
-from hw.gateware.mlp import MLP, check_multipliers
-from hw.gateware.skid import chain, chain_latency
+from hw.gateware.mlp import MLP, check_multipliers, in_series
 from sw.spec.artifact import QuantizedModel
 
 #: Named configurations, fastest first (``hw.flow.build --config auto`` tries them in this
@@ -39,13 +37,13 @@ def resolve_config(model: QuantizedModel, config) -> tuple[bool, tuple]:
 
 
 class SignalCore(wiring.Component):
-    """:class:`hw.gateware.features.FeatureExtractor` -> :class:`hw.gateware.mlp.MLP` -> :class:`hw.gateware.argmax.Argmax`,
-    bit-exact with :func:`sw.spec.golden.run` on every kline.
+    """:class:`hw.gateware.features.FeatureExtractor` -> :class:`hw.gateware.mlp.MLP` (with the
+    argmax in its last layer), bit-exact with :func:`sw.spec.golden.run` on every kline.
 
-    Latency (input handshake to ``o.valid``, ``o.ready`` high, idle core) is the sum of the
-    stages' latencies plus one cycle for each :class:`hw.gateware.skid.SkidBuffer` between two
-    stages (a plain register here, as the stages never stall); ``ii`` (cycles between
-    klines accepted back to back) the largest stage ``ii``.
+    Latency (input handshake to ``o.valid``, ``o.ready`` high) is the sum of the stages'
+    latencies: no register between them, each takes the previous one's output register.
+    It does not depend on how far apart klines arrive (back to back too). ``ii`` (cycles
+    between klines accepted back to back) is the largest stage ``ii``.
 
     The stages never stall, so no clock enable spans the core: backpressure on ``o`` fills
     a queue of :attr:`credits` entries instead, and ``i.ready`` (a registered compare of a
@@ -71,9 +69,8 @@ class SignalCore(wiring.Component):
         folded, multipliers = resolve_config(model, config)
         self._config = config
         self.features = FeatureExtractor(model.features, folded=folded)
-        self.mlp = MLP(model, multipliers)
-        self.argmax = Argmax(len(model.classes))
-        self._stages = [self.features, self.mlp, self.argmax]
+        self.mlp = MLP(model, multipliers, argmax=True)
+        self._stages = [self.features, self.mlp]
         super().__init__({
             "i": In(stream.Signature(KLINE)),
             "o": Out(stream.Signature(signal_layout(len(model.classes)))),
@@ -85,7 +82,21 @@ class SignalCore(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return chain_latency(self._stages)
+        return sum(stage.latency for stage in self._stages)
+
+    @property
+    def stage_cycles(self) -> dict:
+        """Cycles per stage, in pipeline order (they sum to :attr:`latency`): the feature
+        extractor, then each layer (the last one deciding the argmax)."""
+        return {"features": self.features.latency,
+                **{f"layer{index}": layer.latency for index, layer in enumerate(self.mlp.layers)}}
+
+    def timing(self) -> dict:
+        """The declared timing under the report keys: the latency does not depend on how
+        far apart klines arrive (every denominator is prepared while the kline before is
+        taken), so back to back it is the same and the spacing it needs is 1 cycle."""
+        return {"latency_cycles": self.latency, "latency_cycles_back_to_back": self.latency,
+                "latency_spacing_cycles": 1, "stage_cycles": self.stage_cycles, "ii": self.ii}
 
     @property
     def ii(self) -> int:
@@ -102,8 +113,7 @@ class SignalCore(wiring.Component):
         must be 1: the stages never stall, so every clock enable folds away."""
         m.submodules.features = self.features
         m.submodules.mlp = self.mlp
-        m.submodules.argmax = self.argmax
-        chain(m, source, self._stages, sink)
+        in_series(m, source, self._stages, sink)
 
     def elaborate(self, platform):
         m = Module()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import (
     Array,
+    Cat,
     ClockSignal,
     Const,
     Instance,
@@ -18,12 +19,14 @@ from amaranth.hdl import (
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.layouts import features_layout, payload_register
+from hw.gateware.argmax import first_maximum
+from hw.gateware.arith import add_levels, csd, total, tree_levels
+from hw.gateware.layouts import features_layout, payload_register, signal_layout
 from sw.spec.artifact import MAX_REQUANT_SHIFT, MULTIPLIER_BITS, QuantizedLayer
 
-#: Adder-tree levels between two pipeline registers of the fully parallel layer (each level
-#: is one carry chain of about 20 bits; the tree's first stage has one level, as its operands
-#: come from the previous component's output register, which may be placed far away).
+#: Logic levels between two pipeline registers of the fully parallel layer: an adder level
+#: (one carry chain of about 20 bits), the clamp of a shift requantization (the top bits'
+#: check and the output multiplexer) and the fused argmax each count as one.
 LEVELS_PER_STAGE = 2
 #: Folded layer: an accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a
 #: wider one is split at :data:`SPLIT_BITS` into two DSP products, registered, then added
@@ -39,6 +42,45 @@ TABLE_BITS = 3
 FOLDED_STAGES = 3
 
 
+def power_of_two_exponent(value: int) -> int | None:
+    """``e`` with ``value == 2**e``, or ``None``."""
+    value = int(value)
+    return value.bit_length() - 1 if value > 0 and value & (value - 1) == 0 else None
+
+
+def shift_requantization(layer: QuantizedLayer, j: int) -> tuple[int, int, int]:
+    """``(term_shift, pre_shift, constant)`` of output ``j`` of a layer whose multiplier is a
+    power of two, ``M = 2**e``: with ``n = s - e``, ``y = zp + ((acc + 2**(n-1)) >> n)``
+    exactly for ``n >= 1`` and ``y = zp + (acc << -n)`` for ``n <= 0``. So
+    ``y = (acc * 2**term_shift + constant) >> pre_shift`` before the clamp, with the bias,
+    the rounding and the zero-point folded into ``constant``: the requantization is a
+    shift, the adder tree sums the terms shifted by ``term_shift`` and the constant."""
+    n = int(layer.shift[j]) - power_of_two_exponent(layer.multiplier[j])
+    term_shift, pre_shift = max(-n, 0), max(n, 0)
+    rounding = 1 << (pre_shift - 1) if pre_shift else 0
+    # an output range starting at -128 is offset to start at 0: see clamp_shifted
+    offset = 128 if layer.output_min == -128 else 0
+    constant = (int(layer.bias[j]) << term_shift) + rounding + \
+        ((layer.output_zero_point + offset) << pre_shift)
+    return term_shift, pre_shift, constant
+
+
+def clamp_shifted(total_value, pre_shift: int, output_min: int):
+    """``clamp(total_value >> pre_shift, output_min, 127)`` (an arithmetic shift of a signed
+    value) for an ``output_min`` above -128: both bounds are compares with constants. For
+    ``output_min == -128`` the constant carries 128 more (:func:`shift_requantization`):
+    the output is in range exactly when the shifted value lies in ``[0, 256)``, when its
+    bits from bit 8 up (sign included) are all zero (an OR, two LUT levels), and is then its
+    low byte with bit 7 flipped."""
+    shifted = total_value >> pre_shift
+    if output_min == -128:
+        assert len(shifted) > 8, "the total is at least pre_shift + 9 bits wide"
+        in_range = ~shifted[8:].any()
+        return Mux(in_range, Cat(shifted[:7], ~shifted[7]).as_signed(),
+                   Mux(shifted[-1], -128, 127))
+    return Mux(shifted > 127, 127, Mux(shifted < output_min, output_min, shifted[:8].as_signed()))
+
+
 def stage_plan(levels: int) -> list[int]:
     """``levels`` adder levels split into pipeline stages of :data:`LEVELS_PER_STAGE`
     levels, the remainder (if any) in a last, shorter stage."""
@@ -46,66 +88,18 @@ def stage_plan(levels: int) -> list[int]:
         [levels % LEVELS_PER_STAGE] if levels % LEVELS_PER_STAGE else [])
 
 
-def csd(value: int) -> list[tuple[int, int]]:
-    """Canonical signed digits: ``[(sign, shift), ...]`` with ``value == sum(sign << shift)``,
-    at most ``ceil(bits / 2)`` digits, so a constant product is that many shifted adds."""
-    digits, shift = [], 0
-    while value:
-        if value & 1:
-            digit = 2 - (value & 3)     # ...01 -> +1, ...11 -> -1 (and carry)
-            digits.append((digit, shift))
-            value -= digit
-        value >>= 1
-        shift += 1
-    return digits
-
-
 def accumulator_range(layer: QuantizedLayer) -> range:
     """Every value ``bias + W @ x`` can take for INT8 ``x``: the accumulator is exactly this
     wide (narrower than INT32, which saves multiplier inputs)."""
-    w = layer.weights.astype(np.int64)
-    low = layer.bias + np.minimum(w * -128, w * 127).sum(axis=1)
-    high = layer.bias + np.maximum(w * -128, w * 127).sum(axis=1)
+    low, high = output_ranges(layer)
     return range(min(int(low.min()), -1), int(high.max()) + 1)
 
 
-def add_terms(left, right=None):
-    """Sum of two ``(negative, magnitude)`` terms as one adder or subtractor (``a - b``, never
-    ``a + (-b)``), so a negative CSD digit costs no negation."""
-    if right is None:
-        return left
-    (left_negative, a), (right_negative, b) = left, right
-    if left_negative == right_negative:
-        return left_negative, a + b
-    return False, (b - a if left_negative else a - b)
-
-
-def add_levels(m: Module, sums, levels: int):
-    """``levels`` levels of pairwise :func:`add_terms` on each list of terms in ``sums``.
-
-    Each level's sums but the last are kept wires: Yosys would otherwise merge the levels
-    into one multi-operand sum and build it as a carry-save tree of LUT full adders (two
-    LUTs per bit and operand) in front of one carry chain. Adders in series each get their
-    own carry chain (one LUT per bit), and a ripple-carry sum feeding another costs little
-    more delay than one: its low bits are ready first."""
-    for level in range(levels):
-        sums = [[add_terms(*terms[k:k + 2]) for k in range(0, len(terms), 2)] for terms in sums]
-        if level < levels - 1:
-            sums = [[(negative, kept(m, value)) for negative, value in terms] for terms in sums]
-    return sums
-
-
-def kept(m: Module, value):
-    """``value`` through a wire Yosys keeps."""
-    wire = Signal(value.shape(), attrs={"keep": 1})
-    m.d.comb += wire.eq(value)
-    return wire
-
-
-def total(terms):
-    """The value of a fully added list of terms, ``[(negative, magnitude)]``."""
-    (negative, value), = terms
-    return -value if negative else value
+def output_ranges(layer: QuantizedLayer) -> tuple[np.ndarray, np.ndarray]:
+    """Per output, the lowest and highest ``bias + W @ x`` for INT8 ``x``."""
+    w = layer.weights.astype(np.int64)
+    return (layer.bias + np.minimum(w * -128, w * 127).sum(axis=1),
+            layer.bias + np.maximum(w * -128, w * 127).sum(axis=1))
 
 
 def requantize(product, pre_shift, zero_point: int, output_min: int):
@@ -194,22 +188,32 @@ def mac_lanes(layer: QuantizedLayer, multipliers: int | None) -> int:
 class Dense(wiring.Component):
     """One quantized dense layer: INT8 vector in, INT8 vector out, per output channel ``j``
     ``y_j = clamp(zp + ((acc_j * M_j + 2**(s_j-1)) >> s_j), zp if relu else -128, 127)``
-    with ``acc_j = bias_j + sum_i W_ji * x_i`` (:func:`sw.spec.golden.dense`). The vector travels in
-    the ``features`` field of :func:`hw.gateware.layouts.features_layout`; ``warm`` rides along.
+    with ``acc_j = bias_j + sum_i W_ji * x_i`` (:func:`sw.spec.golden.dense`). The vector
+    travels in the ``features`` field of :func:`hw.gateware.layouts.features_layout`;
+    ``warm`` rides along. With ``argmax`` (the last layer), the output is
+    :func:`hw.gateware.layouts.signal_layout`: the vector as ``raw`` and its
+    :func:`hw.gateware.argmax.first_maximum` as ``signal``, decided in the last stage.
 
     The accumulator is exactly as wide as :func:`accumulator_range` (never wraps).
 
     Fully parallel (``multipliers`` = ``None`` or ``inputs * outputs``): every weight is a
     constant folded into logic as canonical-signed-digit shifted adds (binary weights: one add
-    or subtract), summed by an adder tree registered every :data:`LEVELS_PER_STAGE` levels
-    (like signs paired first, so a tree has few subtractions). Then the multiply by the
-    constant ``M_j``: for an accumulator up to :data:`SPLIT_BITS` + :data:`TABLE_BITS`
-    bits wide, two stages around one DSP per output (:meth:`_requantize_in_dsps`), else a
-    second pipelined tree of shifted adds; the last stage rounds, shifts, adds the
-    zero-point and clamps. No ROM here: a ROM read would add a cycle and every word is
-    needed on every cycle anyway. Latency ``tree stages + multiply stages`` cycles (5 and
-    6 for the default 7-16-3 model, both layers multiplying in DSPs), one vector per cycle
-    (``ii = 1``).
+    or subtract), summed by an adder tree (like signs paired first, so a tree has few
+    subtractions) registered every :data:`LEVELS_PER_STAGE` levels. No ROM here: a ROM read
+    would add a cycle and every word is needed on every cycle anyway. One vector per cycle
+    (``ii = 1``). Then the requantization:
+
+    * every ``M_j`` a power of two (the default quantization scheme's models): a shift.
+      The bias, the rounding and the zero-point are one constant of the tree
+      (:func:`shift_requantization`), and the clamp decides from the sum's top bits
+      (:func:`clamp_shifted`). The tree levels, the clamp and the argmax are one list of
+      levels cut into stages of :data:`LEVELS_PER_STAGE` (:attr:`schedule`); latency its
+      number of stages (2 and 3 for the default 7-16-3 model, argmax in the second layer).
+    * otherwise, the multiply by the constant ``M_j``: for an accumulator up to
+      :data:`SPLIT_BITS` + :data:`TABLE_BITS` bits wide, two stages around one DSP per
+      output (:meth:`_requantize_in_dsps`), else a second pipelined tree of shifted adds;
+      the last stage rounds, shifts, adds the zero-point and clamps. Latency ``tree stages
+      + multiply stages``.
 
     Folded (``multipliers`` = ``P``, a divisor of ``outputs``): ``P`` MAC lanes (8x8 multipliers
     for INT8, 8x4 for INT4, add/subtract for binary) step through the ``inputs * outputs / P``
@@ -218,7 +222,8 @@ class Dense(wiring.Component):
     bit 1 is +1); a second ROM holds per group and lane the bias, ``M`` and ``s - 1``. Each
     lane has its own requantization multiplier (DSP, see :data:`DSP_BITS`) and variable
     shifter, pipelined behind the MAC. ``ii = inputs * outputs / P`` cycles, latency
-    ``ii + 3 + requantization stages`` cycles.
+    ``ii + 3 + requantization stages`` cycles, one more with the argmax (decided from the
+    registered vector).
 
     Flow control: the whole pipeline advances on cycles where the output register is empty
     or being read (``~o.valid | o.ready``), so a stall loses, duplicates or reorders nothing;
@@ -229,22 +234,27 @@ class Dense(wiring.Component):
     layer : sw.spec.artifact.QuantizedLayer
     multipliers : int or None
         MAC lanes; ``None`` for fully parallel.
+    argmax : bool
+        Also decide the signal (the model's last layer).
 
     Members
     -------
     i : In(stream.Signature(features_layout(inputs)))
-    o : Out(stream.Signature(features_layout(outputs)))
+    o : Out(stream.Signature(features_layout(outputs) or signal_layout(outputs)))
     """
 
-    def __init__(self, layer: QuantizedLayer, multipliers: int | None = None):
+    def __init__(self, layer: QuantizedLayer, multipliers: int | None = None, *,
+                 argmax: bool = False):
         self._layer = layer
         self._lanes = mac_lanes(layer, multipliers)
         self._parallel = self._lanes == layer.inputs * layer.outputs
+        self._argmax = argmax
         self._acc_range = accumulator_range(layer)
         self._acc_bits = Shape.cast(self._acc_range).width
+        output = signal_layout if argmax else features_layout
         super().__init__({
             "i": In(stream.Signature(features_layout(layer.inputs))),
-            "o": Out(stream.Signature(features_layout(layer.outputs))),
+            "o": Out(stream.Signature(output(layer.outputs))),
         })
 
     @property
@@ -260,10 +270,27 @@ class Dense(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the input handshake to ``o.valid`` (``o.ready`` high)."""
+        if self._parallel and self._shift_requantization:
+            return len(self.schedule)
         if self._parallel:   # dot product, then multiply by M and round + clamp
             requantization = 2 if self._dsp_requantization else len(self._requant_levels)
             return len(self._tree_levels) + requantization
-        return self.ii + FOLDED_STAGES + 2 + self._split   # ..., multiply (+ add), round
+        # ..., multiply (+ add), round (then the argmax)
+        return self.ii + FOLDED_STAGES + 2 + self._split + self._argmax
+
+    @property
+    def _shift_requantization(self) -> bool:
+        """Whether every multiplier is a power of two, so that the requantization is a shift
+        (:func:`shift_requantization`)."""
+        return all(power_of_two_exponent(M) is not None for M in self._layer.multiplier)
+
+    @property
+    def schedule(self) -> list[list[str]]:
+        """Shift requantization: the levels of each pipeline stage, in order: ``add`` (an
+        adder level of the tree over the terms and the constant), ``clamp``, ``argmax``."""
+        terms = max(len(self._terms(j)) for j in range(self._layer.outputs)) + 1
+        levels = ["add"] * tree_levels(terms) + ["clamp"] + ["argmax"] * self._argmax
+        return [levels[k:k + LEVELS_PER_STAGE] for k in range(0, len(levels), LEVELS_PER_STAGE)]
 
     @property
     def _dsp_requantization(self) -> bool:
@@ -300,11 +327,10 @@ class Dense(wiring.Component):
 
     @property
     def _tree_levels(self) -> list[int]:
-        """Adder levels per pipeline stage of the adder tree: one in the first stage (see
-        :data:`LEVELS_PER_STAGE`), then :data:`LEVELS_PER_STAGE`."""
+        """Adder levels per pipeline stage of the adder tree over the terms and the bias
+        (:data:`LEVELS_PER_STAGE` each), ahead of a requantization multiply."""
         most = max(len(self._terms(j)) + 1 for j in range(self._layer.outputs))
-        rest = max((most - 1).bit_length() - 1, 0)
-        return [min(most - 1, 1)] + stage_plan(rest)
+        return stage_plan(max(tree_levels(most), 1))
 
     @property
     def _requant_levels(self) -> list[int]:
@@ -317,7 +343,9 @@ class Dense(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         advance = ~self.o.valid | self.o.ready
-        if self._parallel:
+        if self._parallel and self._shift_requantization:
+            self._elaborate_shift(m, advance)
+        elif self._parallel:
             self._elaborate_parallel(m, advance, platform)
         else:
             self._elaborate_folded(m, advance)
@@ -339,29 +367,70 @@ class Dense(wiring.Component):
         registered after each stage's number of levels in ``level_plan``; ``passengers``
         are delayed alongside. Returns the terms left and the delayed passengers."""
         for stage, levels in enumerate(level_plan):
-            sums = add_levels(m, sums, levels)
-            sums = [list(zip([negative for negative, _ in terms], self._stage(
-                        m, advance, [value for _, value in terms], f"{name}{stage}_{j}",
-                        reset_less=True)))
-                    for j, terms in enumerate(sums)]
+            sums = self._register_terms(m, advance, add_levels(m, sums, levels),
+                                        f"{name}{stage}")
             passengers = self._stage(m, advance, passengers, f"{name}{stage}_passengers")
         return sums, passengers
 
-    def _elaborate_parallel(self, m, advance, platform):
-        layer = self._layer
+    def _sums(self, constants, term_shifts) -> list[list]:
+        """Per output ``j``, the ``(negative, value)`` terms of its dot product (shifted
+        ``term_shifts[j]`` more) and the constant ``constants[j]``."""
         x = self.i.payload.features
-        m.d.comb += self.i.ready.eq(advance)
-
         sums = []
-        for j in range(layer.outputs):
-            bias = int(layer.bias[j])
-            terms = [(bias < 0, Const(abs(bias)))] if bias else []
-            terms += [(sign < 0, x[i] << shift) for i, sign, shift in self._terms(j)]
+        for j, (constant, term_shift) in enumerate(zip(constants, term_shifts)):
+            terms = [(constant < 0, Const(abs(constant)))] if constant else []
+            terms += [(sign < 0, x[i] << shift + term_shift) for i, sign, shift in self._terms(j)]
             # like signs side by side: pairs add, and only where the two runs meet is there
             # a subtraction (whose inverted operand costs a LUT per bit in front of the chain)
             terms.sort(key=lambda term: term[0])
             sums.append(terms or [(False, Const(0))])
+        return sums
 
+    def _elaborate_shift(self, m, advance):
+        """The shift requantization's pipeline: :attr:`schedule`, its last stage into the
+        output register."""
+        layer = self._layer
+        m.d.comb += self.i.ready.eq(advance)
+        plans = [shift_requantization(layer, j) for j in range(layer.outputs)]
+        low, high = output_ranges(layer)
+        sums = self._sums([constant for *_, constant in plans],
+                          [term_shift for term_shift, *_ in plans])
+        valid, warm = self.i.valid, self.i.payload.warm
+        outputs = None
+        schedule = self.schedule
+        for index, levels in enumerate(schedule):
+            sums = add_levels(m, sums, levels.count("add"))
+            if "clamp" in levels:
+                outputs = []
+                for j, (terms, (term_shift, pre_shift, constant)) in enumerate(zip(sums, plans)):
+                    # the terms' sum is acc << term_shift plus the constant without the bias
+                    added = constant - (int(layer.bias[j]) << term_shift)
+                    width = Shape.cast(range(min((int(low[j]) << term_shift) + added, -1),
+                                             (int(high[j]) << term_shift) + added + 1)).width
+                    value = Signal(signed(max(width, pre_shift + 9)), name=f"total_{j}")
+                    m.d.comb += value.eq(total(terms))
+                    outputs.append(clamp_shifted(value, pre_shift, layer.output_min))
+            if index == len(schedule) - 1:
+                break
+            if outputs is None:
+                sums = self._register_terms(m, advance, sums, f"sum{index}")
+            else:
+                outputs = self._stage(m, advance, outputs, f"output{index}", reset_less=True)
+            valid, = self._stage(m, advance, [valid], f"valid{index}")
+            warm, = self._stage(m, advance, [warm], f"warm{index}", reset_less=True)
+        self._output(m, advance, valid, warm, outputs)
+
+    def _register_terms(self, m, advance, sums, name):
+        """``sums`` (lists of ``(negative, value)`` terms) through registers."""
+        return [list(zip([negative for negative, _ in terms], self._stage(
+                    m, advance, [value for _, value in terms], f"{name}_{j}",
+                    reset_less=True)))
+                for j, terms in enumerate(sums)]
+
+    def _elaborate_parallel(self, m, advance, platform):
+        layer = self._layer
+        m.d.comb += self.i.ready.eq(advance)
+        sums = self._sums([int(b) for b in layer.bias], [0] * layer.outputs)
         sums, (valid, warm) = self._adder_tree(
             m, advance, sums, self._tree_levels, [self.i.valid, self.i.payload.warm], "sum")
         accumulators = [Signal(self._acc_range, name=f"acc_{j}") for j in range(layer.outputs)]
@@ -383,8 +452,16 @@ class Dense(wiring.Component):
         """The output register of the parallel layer (:func:`hw.gateware.layouts.payload_register`)."""
         payload = payload_register(m, self.o)
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(valid), payload.warm.eq(warm)]
-            m.d.sync += [payload.features[j].eq(y) for j, y in enumerate(features)]
+            m.d.sync += [self.o.valid.eq(valid), *self._payload(payload, features, warm)]
+
+    def _payload(self, payload, features, warm) -> list:
+        """Statements that put ``features`` and ``warm`` in the output payload, with the
+        argmax (:func:`hw.gateware.argmax.first_maximum`) when the layer decides it."""
+        if not self._argmax:
+            return [payload.warm.eq(warm), *(payload.features[j].eq(y)
+                                             for j, y in enumerate(features))]
+        return [payload.warm.eq(warm), payload.signal.eq(first_maximum(features)),
+                *(payload.raw[j].eq(y) for j, y in enumerate(features))]
 
     def _requantize_in_dsps(self, m, advance, platform, accumulators, valid, warm):
         """Two stages: ``low * M`` in a DSP, registered beside a constant chosen by the
@@ -510,15 +587,16 @@ class Dense(wiring.Component):
         outputs = [requantize(p, s, layer.output_zero_point, layer.output_min)
                    for p, s in zip(r_products, r_shifts)]
         collected = [Signal(signed(8), name=f"collected_{j}") for j in range(layer.outputs)]
+        done, final, warm = r_done & r_final, collected[:(groups - 1) * lanes] + outputs, r_warm
+        if self._argmax:   # the vector is registered first: a folded layer's clock is slow
+            (done,) = self._stage(m, advance, [done], "vector_valid")
+            (warm,) = self._stage(m, advance, [warm], "vector_warm", reset_less=True)
+            final = self._stage(m, advance, final, "vector", reset_less=True)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(r_done & r_final)
-            with m.If(r_done & r_final):
-                last = (groups - 1) * lanes
-                m.d.sync += self.o.payload.warm.eq(r_warm)
-                m.d.sync += [self.o.payload.features[j].eq(collected[j]) for j in range(last)]
-                m.d.sync += [self.o.payload.features[last + l].eq(y)
-                             for l, y in enumerate(outputs)]
-            with m.Elif(r_done):
+            m.d.sync += self.o.valid.eq(done)
+            with m.If(done):
+                m.d.sync += self._payload(self.o.payload, final, warm)
+            with m.If(r_done & ~r_final):
                 with m.Switch(r_group):
                     for g in range(groups - 1):
                         with m.Case(g):

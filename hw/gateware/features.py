@@ -2,9 +2,11 @@
 :func:`sw.spec.features.features_int` and :func:`sw.spec.features.warm`.
 
 Every feature is ``num / den`` with ``num = a - b`` (see :data:`OPERANDS`); the hardware
-takes ``|num|`` and its sign, divides ``|num| << (shift + 1)`` by ``den`` with a saturating
-8-bit quotient ``m`` (a quotient of 253 or more already codes as 127), and rounds:
-``q = sign * min((m + 1) >> 1, 127)``, 0 while the feature warms up or ``S == 0``.
+takes ``|num|`` and its sign, and codes ``q = sign * min((m + 1) >> 1, 127)`` with
+``m = floor((|num| << (shift + 1)) / den)``, 0 while the feature warms up or ``S == 0``:
+the parallel extractor by compares with multiples of ``den`` prepared ahead
+(:mod:`hw.gateware.quotient`), the folded one with a serial divider whose 8-bit quotient
+saturates (a quotient of 253 or more already codes as 127).
 
 History (the previous close and the closes for ``ret_4``/``ret_16``, volumes for the
 window sum) lives in small ``Memory`` rings addressed by a kline pointer; the volume
@@ -18,8 +20,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.divider import PipelinedDivider, SerialDivider, pipelined_latency
+from hw.gateware.divider import SerialDivider
 from hw.gateware.layouts import KLINE, features_layout, payload_register
+from hw.gateware.quotient import DivisorMultiples, FeatureQuotient
 from sw.spec.features import CANDLE, FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
 from sw.spec.klines import WORD_BITS
 
@@ -58,6 +61,33 @@ def abs_difference(a, b):
     width = max(len(a), len(b))
     negative = a < b
     return Mux(negative, b - a, a - b)[:width], negative
+
+
+#: ``max(open, close)`` and ``min(open, close)``: the field when the close is not up, and
+#: when it is.
+BODY_BOUNDS = {"body_top": ("open", "close"), "body_bottom": ("close", "open")}
+#: Features whose numerator a valid kline (``low <= open, close <= high``, as
+#: :mod:`sw.spec.klines` checks) never makes negative.
+NON_NEGATIVE = ("range", "upper_wick", "lower_wick")
+
+
+def numerator(name: str, values: dict, close_up):
+    """``(|num|, num < 0)`` of feature ``name``'s ``num = a - b`` (operands as in
+    :data:`OPERANDS`): subtractions side by side, then one multiplexer. A signed numerator
+    takes ``a - b`` or ``b - a`` by the sign; a wick one of the two subtractions its body
+    bound may give, by ``close_up``; the range its one subtraction."""
+    a, b, _ = OPERANDS[name]
+    width = max(len(values[key]) for key in (a, b) if key in values)
+    for bound, (down, up) in BODY_BOUNDS.items():
+        if bound in (a, b):
+            down, up = ((values[field if a == bound else a] - values[field if b == bound else b])
+                        [:width] for field in (down, up))
+            return Mux(close_up, up, down), Const(0)
+    difference = values[a] - values[b]
+    if name in NON_NEGATIVE:
+        return difference[:width], Const(0)
+    negative = difference[-1]
+    return Mux(negative, (values[b] - values[a])[:width], difference[:width]), negative
 
 
 def feature_code(quotient, negative, ready):
@@ -159,12 +189,15 @@ class History:
 class FeatureExtractor(wiring.Component):
     """Integer features of each kline (:mod:`sw.spec.features`), bit-exact, with backpressure.
 
-    Parallel (default): one divider per feature, fully pipelined; accepts a kline every
-    cycle (``ii == 1``) and answers ``latency = 3 + divider latency`` (8) cycles after
-    the input handshake: kline register, ``|num|`` and sign, 5 divider stages (saturation
-    check, then two quotient bits per stage), rounding into the output register. Every
-    stage is one carry chain of at most ~44 bits, except the window-sum update (``S + v_new
-    - v_old``). The whole pipeline stalls while the output is valid and not ready.
+    Parallel (default): no divider. Every denominator is known before its kline arrives,
+    so its multiples are prepared while the kline before it is taken
+    (:class:`hw.gateware.quotient.DivisorMultiples`, one per denominator); each feature
+    then takes two stages of compares (:class:`hw.gateware.quotient.FeatureQuotient`) and
+    its code enters the output register: ``latency = 3`` cycles after the input handshake,
+    a kline every cycle (``ii == 1``), back to back too. The first stage takes ``|num|``
+    straight from the kline (:func:`numerator`: subtractions and a multiplexer, then the
+    compares). It needs valid klines (:data:`NON_NEGATIVE`). The whole pipeline stalls
+    while the output is valid and not ready.
 
     Folded (``folded=True``): one serial divider shared by all features, one dividend bit
     per cycle, for the smallest area (one subtractor for ``|num|``, one for the division).
@@ -213,7 +246,7 @@ class FeatureExtractor(wiring.Component):
         if self._folded:
             return 1 + sum(self._serial_cycles(name, shift)
                            for name, shift in zip(self._spec.names, self._spec.shifts))
-        return 3 + pipelined_latency(QUOTIENT_BITS)
+        return FeatureQuotient.latency + 1
 
     @property
     def ii(self) -> int:
@@ -229,63 +262,91 @@ class FeatureExtractor(wiring.Component):
         spec = self._spec
         advance = ~self.o.valid | self.o.ready
         accept = self.i.valid & advance
+        kline = self.i.payload
         m.d.comb += self.i.ready.eq(advance)
-        history = History(m, spec, accept, self.i.payload.close, self.i.payload.volume,
-                          read_en=advance)
 
         def stage(value, name, *, reset_less=True):
             """``value`` one pipeline step later (registers advance together); only valid
             bits keep a reset (see :func:`hw.gateware.layouts.payload_register`)."""
-            register = Signal.like(value, name=name, reset_less=reset_less) \
-                if isinstance(value, Signal) else \
-                Signal(len(value), name=name, reset_less=reset_less)
+            register = Signal(value.shape(), name=name, reset_less=reset_less)
             with m.If(advance):
                 m.d.sync += register.eq(value)
             return register
 
-        # stage 1: the kline, its body bounds, its index since reset, past values
-        valid = stage(accept, "valid_kline", reset_less=False)
-        kline = Signal(KLINE, reset_less=True)
-        with m.If(advance):
-            m.d.sync += kline.eq(self.i.payload)
-        top, bottom = (stage(v, n) for v, n in zip(body_bounds(self.i.payload),
-                                                   ("body_top", "body_bottom")))
-        count = stage(history.count, "count")
-        window_sum, running_sum = Signal(self._window_bits), Signal(self._window_bits)
-        with m.If(valid & advance):
-            m.d.sync += history.update_sums(window_sum, running_sum, kline.volume, count)
+        # what earlier klines left: their count, closes and volumes, and each
+        # denominator's multiples for the kline being taken (prepared when the one before
+        # it was taken, see DivisorMultiples)
+        count = Signal(range(spec.warmup_klines + 1))
+        with m.If(accept & (count < spec.warmup_klines)):
+            m.d.sync += count.eq(count + 1)
+        nexts = self._next_denominators(m, accept, count)
+        divisors = {}
+        for key, next_value in nexts.items():
+            divisor = m.submodules[f"multiples_{key}"] = DivisorMultiples(len(next_value))
+            m.d.comb += [divisor.en.eq(advance), divisor.load.eq(accept),
+                         divisor.next.eq(next_value)]
+            divisors[key] = divisor
+        values = {name: getattr(kline, name) for name in KLINE.members}
+        values.update({key: divisor.value for key, divisor in divisors.items()},
+                      window_volume=kline.volume << spec.volume_window.bit_length() - 1)
 
-        # stage 2: |num|, sign, den per feature; then the dividers; then the codes
-        valid = stage(valid, "valid_magnitude", reset_less=False)
-        warm = stage(history.warm(count), "warm")
-        values = sources(kline, top, bottom, history.past_closes(), window_sum,
-                         spec.volume_window)
-        results = []
-        for index, (name, shift) in enumerate(zip(spec.names, spec.shifts)):
-            a, b, den = (values[key] for key in OPERANDS[name])
-            magnitude, negative = abs_difference(a, b)
-            magnitude = stage(magnitude, f"magnitude_{name}")
-            negative = stage(negative, f"negative_{name}")
-            ready = stage(history.ready(name, count, window_sum), f"ready_{name}")
-            den = stage(den, f"den_{name}")
-            divider = PipelinedDivider(len(magnitude) + shift + 1, len(den), QUOTIENT_BITS)
-            m.submodules[f"divider_{name}"] = divider
-            m.d.comb += [divider.en.eq(advance),
-                         divider.dividend.eq(Cat(Const(0, shift + 1), magnitude)),
-                         divider.divisor.eq(den)]
-            for step in range(divider.latency):
-                negative = stage(negative, f"negative_{name}_{step}")
-                ready = stage(ready, f"ready_{name}_{step}")
-            results.append(feature_code(divider.quotient, negative, ready))
-        for step in range(pipelined_latency(QUOTIENT_BITS)):
-            valid = stage(valid, f"valid_divider_{step}", reset_less=False)
+        # two quotient stages per feature, then the codes into the output register
+        close_up = kline.close >= kline.open
+        codes = []
+        for name, shift in zip(spec.names, spec.shifts):
+            magnitude, negative = numerator(name, values, close_up)
+            divisor = divisors[OPERANDS[name][2]]
+            ready = count >= spec.history[name]
+            quotient = m.submodules[f"quotient_{name}"] = FeatureQuotient(
+                len(magnitude), len(divisor.value), shift)
+            m.d.comb += [
+                quotient.en.eq(advance), quotient.magnitude.eq(magnitude),
+                quotient.negative.eq(negative),
+                quotient.ready.eq(ready & divisor.nonzero if name == "volume" else ready),
+                quotient.divisor.eq(divisor.value), quotient.high.eq(divisor.high),
+                quotient.low.eq(divisor.low)]
+            codes.append(quotient.code)
+        valid, warm = accept, count >= spec.warmup_klines
+        for step in range(FeatureQuotient.latency):
+            valid = stage(valid, f"valid_{step}", reset_less=False)
             warm = stage(warm, f"warm_{step}")
 
         payload = payload_register(m, self.o)
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), payload.warm.eq(warm)]
-            m.d.sync += [payload.features[index].eq(code) for index, code in enumerate(results)]
+            m.d.sync += [payload.features[index].eq(code) for index, code in enumerate(codes)]
         return m
+
+    def _next_denominators(self, m, accept, count) -> dict:
+        """Per denominator of the spec (named as in :data:`OPERANDS`), its value for the
+        kline after the one being taken: that kline's close (``previous_close``), an
+        earlier close from a line of registers (``ret_*_base``), the sum of the last ``W``
+        volumes (``window_sum``), kept in a running register over a ring of volumes."""
+        spec, kline = self._spec, self.i.payload
+        dens = {OPERANDS[name][2] for name in spec.names}
+        lags = [LAGS[name] for name in spec.names if name in LAGS]
+        line = [Signal(WORD_BITS, name=f"close_{k + 1}", reset_less=True)
+                for k in range(max(lags, default=1) - 1)]
+        with m.If(accept):
+            m.d.sync += [register.eq(value) for register, value in
+                         zip(line, [kline.close, *line[:-1]])]
+        nexts = {f"{name}_base": line[LAGS[name] - 2] for name in spec.names if name in LAGS}
+        nexts["previous_close"] = kline.close
+        if "volume" in spec.names:
+            window = spec.volume_window
+            m.submodules.volume_ring = ring = Memory(shape=WORD_BITS, depth=window, init=[])
+            pointer = Signal(range(window))
+            write, read = ring.write_port(), ring.read_port()
+            # read one cycle ahead: the entry the next kline overwrites, its oldest volume
+            m.d.comb += [write.addr.eq(pointer), write.data.eq(kline.volume),
+                         write.en.eq(accept), read.addr.eq(pointer + accept)]
+            leaving = Mux(count >= window, read.data, 0)
+            running_sum = Signal(self._window_bits)
+            with m.If(accept):
+                m.d.sync += [pointer.eq(pointer + 1),
+                             running_sum.eq(running_sum + kline.volume - leaving)]
+            nexts["window_sum"] = running_sum
+        return {key: value for key, value in nexts.items() if key in dens}
 
     def _elaborate_folded(self):
         m = Module()

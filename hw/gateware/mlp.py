@@ -7,9 +7,17 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.gateware.dense import Dense, mac_lanes
-from hw.gateware.layouts import features_layout
-from hw.gateware.skid import chain, chain_latency
+from hw.gateware.layouts import features_layout, signal_layout
 from sw.spec.artifact import QuantizedModel
+
+
+def in_series(m: Module, source, stages: list, sink):
+    """Connect ``source -> stages[0] -> ... -> stages[-1] -> sink``, no register between:
+    each stage's first logic takes the previous stage's output register."""
+    for stage in stages:
+        wiring.connect(m, source, stage.i)
+        source = stage.o
+    wiring.connect(m, source, sink)
 
 
 def check_multipliers(model: QuantizedModel, multipliers) -> tuple:
@@ -30,36 +38,41 @@ def check_multipliers(model: QuantizedModel, multipliers) -> tuple:
 
 class MLP(wiring.Component):
     """All layers of ``model``: INT8 feature codes in, the final layer's INT8 outputs out,
-    bit-exact with :func:`sw.spec.golden.infer` (before the argmax); ``warm`` rides along.
+    bit-exact with :func:`sw.spec.golden.infer`; with ``argmax``, their argmax too (the
+    signal, decided in the last layer's last stage: :func:`hw.gateware.layouts.signal_layout`).
+    ``warm`` rides along.
 
-    Latency is the sum of the layers' latencies plus one cycle for each
-    :class:`hw.gateware.skid.SkidBuffer` between two layers (it keeps stall logic and operand
-    multiplexers local to a layer); ``ii`` is the largest layer ``ii``.
+    The layers follow each other with no register between them; latency is the sum of the
+    layers' latencies, ``ii`` the largest layer ``ii``.
 
     Parameters
     ----------
     model : sw.spec.artifact.QuantizedModel
     multipliers : tuple of (int or None), optional
         MAC lanes per layer (:class:`hw.gateware.dense.Dense`); ``None`` (default) fully parallel.
+    argmax : bool
 
     Members
     -------
     i : In(stream.Signature(features_layout(features)))
-    o : Out(stream.Signature(features_layout(classes)))
+    o : Out(stream.Signature(features_layout(classes) or signal_layout(classes)))
     """
 
-    def __init__(self, model: QuantizedModel, multipliers=None):
+    def __init__(self, model: QuantizedModel, multipliers=None, *, argmax: bool = False):
         layers = model.layers
         multipliers = check_multipliers(model, multipliers)
-        self.layers = [Dense(layer, lanes) for layer, lanes in zip(layers, multipliers)]
+        last = len(layers) - 1
+        self.layers = [Dense(layer, lanes, argmax=argmax and index == last)
+                       for index, (layer, lanes) in enumerate(zip(layers, multipliers))]
+        output = signal_layout if argmax else features_layout
         super().__init__({
             "i": In(stream.Signature(features_layout(layers[0].inputs))),
-            "o": Out(stream.Signature(features_layout(layers[-1].outputs))),
+            "o": Out(stream.Signature(output(layers[-1].outputs))),
         })
 
     @property
     def latency(self) -> int:
-        return chain_latency(self.layers)
+        return sum(layer.latency for layer in self.layers)
 
     @property
     def ii(self) -> int:
@@ -69,5 +82,5 @@ class MLP(wiring.Component):
         m = Module()
         for index, layer in enumerate(self.layers):
             m.submodules[f"layer{index}"] = layer
-        chain(m, wiring.flipped(self.i), self.layers, wiring.flipped(self.o))
+        in_series(m, wiring.flipped(self.i), self.layers, wiring.flipped(self.o))
         return m

@@ -14,9 +14,8 @@ class SkidBuffer(wiring.Component):
     Stages that stall as a whole (``i.ready = ~o.valid | o.ready``) chain their ``ready``
     combinationally from the last consumer back to the first producer; here ``o`` comes
     straight from flip-flops and ``i.ready`` is a flip-flop: a transfer that ``o`` refuses
-    is caught in a second entry. In :class:`hw.gateware.core.SignalCore`, whose stages never stall,
-    it is a plain register; in :class:`hw.board.link.UartLink` it separates the UART receiver,
-    by its pin, from the frame parser, and the parser from the core.
+    is caught in a second entry. In :class:`hw.board.link.UartLink` it separates the UART
+    receiver, by its pin, from the frame parser, and the parser from the core.
 
     Latency 1 cycle; throughput one transfer per cycle, with one idle cycle on ``i`` after
     each stall of ``o`` that filled the second entry.
@@ -50,24 +49,6 @@ class SkidBuffer(wiring.Component):
             check_order(m, self.i, self.o, [(self.o.valid, payload), (caught_valid, caught)],
                         capacity=2, name="skid")
         return m
-
-
-def chain(m: Module, source, stages: list, sink):
-    """Connect ``source -> stages[0] -> ... -> stages[-1] -> sink`` with a
-    :class:`SkidBuffer` between each two stages (submodules ``skid0``, ``skid1``, ...):
-    ``len(stages) - 1`` cycles of latency, see :func:`chain_latency`."""
-    for index, (stage, after) in enumerate(zip(stages, stages[1:])):
-        wiring.connect(m, source, stage.i)
-        skid = m.submodules[f"skid{index}"] = SkidBuffer(stage.o.payload.shape())
-        wiring.connect(m, stage.o, skid.i)
-        source = skid.o
-    wiring.connect(m, source, stages[-1].i)
-    wiring.connect(m, stages[-1].o, sink)
-
-
-def chain_latency(stages: list) -> int:
-    """Latency of :func:`chain` over ``stages``: theirs plus one cycle per skid buffer."""
-    return sum(stage.latency for stage in stages) + (len(stages) - 1) * SkidBuffer.latency
 
 
 def proofs() -> list[Proof]:

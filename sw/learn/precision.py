@@ -40,6 +40,8 @@ SCHEMES = (
     Scheme("int8-ptq-per-tensor-percentile", 8, per_channel=False, calibration="percentile",
            percentile=PERCENTILE),
     Scheme("int8-ptq-per-channel-minmax", 8),
+    Scheme("int8-ptq-per-channel-percentile", 8, calibration="percentile",
+           percentile=PERCENTILE),
     EXPORT[8],
     Scheme("int4-ptq", 4, calibration="percentile", percentile=PERCENTILE),
     EXPORT[4],
@@ -179,17 +181,28 @@ def golden_vs_fake_quant(trained: Trained, examples: int = 5) -> dict:
                       "fake_quant_before_rounding": [round(float(v), 4) for v in exact[i]],
                       "golden_signal": int(golden_signal[i]),
                       "fake_quant_signal": int(fake_signal[i])} for i in shown],
-        "explanation": (
-            "Both run the same integer weights, biases and zero-points. The integer model "
-            "scales each accumulator by multiplier * 2**-shift (a 15-bit multiplier, relative "
-            "error below 2**-15) and rounds ties up; the fake-quant model multiplies by the "
-            "exact float s_in * s_w / s_out. An accumulator whose scaled value lies within "
-            "that error of a rounding boundary (x.5) becomes codes one apart (first-layer "
-            "examples below); a one-code difference in a hidden layer then moves the next "
-            "layer's values by a fraction of a code, so its outputs can differ by one away "
-            "from x.5 too. An argmax disagreement needs such a one-code step to create or "
-            "break a tie between the two largest outputs."),
+        "explanation": explanation(artifact),
     }
+
+
+def explanation(artifact) -> str:
+    """Why the integer and the fake-quant outputs may differ, for this artifact."""
+    if all(np.all(l.multiplier == 1 << 14) for l in artifact.layers):
+        scaling = ("every multiplier is 2**14 (power-of-two scales), so the integer scaling "
+                   "is exact; ties (x.5) are common and both round them up, the fake-quant "
+                   "model counting a float within rounding error of a tie as the tie. A "
+                   "difference could only come from that float error")
+    else:
+        scaling = ("the fake-quant model multiplies by the exact float s_in * s_w / s_out, "
+                   "the integer model by multiplier * 2**-shift (a 15-bit multiplier, "
+                   "relative error below 2**-15). An accumulator whose scaled value lies "
+                   "within that error of a rounding boundary (x.5) becomes codes one apart "
+                   "(first-layer examples below)")
+    return ("Both run the same integer weights, biases and zero-points, and both round ties "
+            f"up; {scaling}. A one-code difference in a hidden layer moves the next layer's "
+            "values by a fraction of a code, so its outputs can differ by one away from x.5 "
+            "too. An argmax disagreement needs such a one-code step to create or break a tie "
+            "between the two largest outputs.")
 
 
 def fmt(value, digits=2):

@@ -45,9 +45,17 @@ def qrange(bits: int, symmetric: bool) -> tuple[int, int]:
     return (-qmax if symmetric else -qmax - 1), qmax
 
 
+#: How far below a tie (x.5) a float may lie and still round as the tie. A code computed
+#: in float (scaled products summed) misses an exact tie by rounding error, far below
+#: this; with power-of-two requantization multipliers exact ties are common, and the
+#: integer model rounds each of them up.
+TIE_TOLERANCE = 1e-9
+
+
 def round_half_up(x: np.ndarray) -> np.ndarray:
-    """Round to nearest, ties towards +infinity: what ``(v + 2**(s-1)) >> s`` does."""
-    return np.floor(np.asarray(x, dtype=float) + 0.5)
+    """Round to nearest, ties towards +infinity: what ``(v + 2**(s-1)) >> s`` does
+    (within :data:`TIE_TOLERANCE` of a tie, as the tie)."""
+    return np.floor(np.asarray(x, dtype=float) + 0.5 + TIE_TOLERANCE)
 
 
 def calibrate_range(values: np.ndarray, method: str = "minmax", percentile: float = 99.99,
@@ -105,21 +113,41 @@ def ste_mask(x, scale, zero_point=0, bits: int = 8, symmetric: bool = False,
     return ((code >= qmin - 0.5) & (code <= qmax + 0.5)).astype(float)
 
 
-def quantize_weights(w: np.ndarray, bits: int = 8, per_channel: bool = True):
+def quantize_weights(w: np.ndarray, bits: int = 8, per_channel: bool = True,
+                     unit: float | None = None):
     """``(codes, scale, zero_point)`` of a ``[outputs, inputs]`` weight matrix: symmetric
     (zero-point 0), scale ``max|w| / qmax`` per output row when ``per_channel``, else one
     for the tensor (repeated per row). ``bits=1`` is binary: codes ``sign(w)`` (``+1`` for
-    0) and scale ``mean|w|`` (per channel or tensor)."""
+    0) and scale ``mean|w|`` (per channel or tensor).
+
+    With a ``unit``, every scale is ``unit * 2**e`` for an integer ``e``
+    (:func:`power_of_two_scales`): the smallest such scale that clips no weight, for
+    binary the one nearest ``mean|w|``."""
     w = np.asarray(w, dtype=float)
     rows = w.shape[0]
     if bits == 1:
         alpha = np.abs(w).mean(axis=1) if per_channel else np.full(rows, np.abs(w).mean())
-        return np.where(w >= 0, 1, -1), np.maximum(alpha, 1e-12), np.zeros(rows, np.int64)
+        alpha = np.maximum(alpha, 1e-12)
+        if unit is not None:
+            alpha = power_of_two_scales(alpha, unit, np.round)
+        return np.where(w >= 0, 1, -1), alpha, np.zeros(rows, np.int64)
     lo, hi = calibrate_range(w, axis=1 if per_channel else None)
     scale, zero_point = affine_params(lo, hi, bits, symmetric=True)
     scale, zero_point = np.broadcast_to(scale, rows), np.broadcast_to(zero_point, rows)
+    if unit is not None:
+        scale = power_of_two_scales(scale, unit, np.ceil)
     codes = quantize(w, scale[:, None], zero_point[:, None], bits, symmetric=True)
     return codes, scale.copy(), zero_point.copy()
+
+
+def power_of_two_scales(scale, unit: float, rounding=np.ceil) -> np.ndarray:
+    """``unit * 2**e`` with ``e = rounding(log2(scale / unit))``: ``np.ceil`` gives the
+    smallest such scale at least ``scale``, ``np.round`` the nearest in ratio.
+
+    A layer's requantization multiplier is ``s_in * s_w / s_out``; weight scales that are
+    ``s_out / s_in`` times a power of two make it a power of two, so that the hardware
+    requantizes with a shift alone (:func:`multiplier_shift` gives ``2**14`` and a shift)."""
+    return unit * 2.0 ** rounding(np.log2(np.asarray(scale, dtype=float) / unit))
 
 
 # ---- binary dot products ---------------------------------------------------------------
@@ -160,6 +188,9 @@ class Scheme:
     percentile: float = 99.99
     dynamic: bool = False              # activation ranges per batch (software only)
     qat: bool = False
+    #: weight scales that make every requantization multiplier a power of two (a shift
+    #: in hardware), see :func:`power_of_two_scales`
+    power_of_two: bool = False
 
     def __post_init__(self):
         if self.weight_bits not in packing.WEIGHT_BITS:
@@ -176,7 +207,9 @@ class Scheme:
                                + ("dynamic" if self.dynamic else "static"),
                 "calibration": self.calibration
                 + (f" {self.percentile}" if self.calibration == "percentile" else ""),
-                "training": "QAT (STE), distilled from FP32" if self.qat else "PTQ"}
+                "training": "QAT (STE), distilled from FP32" if self.qat else "PTQ",
+                "requantization": ("power-of-two multiplier (a shift)" if self.power_of_two
+                                   else "15-bit multiplier and shift")}
 
 
 class FakeQuant:
@@ -206,8 +239,11 @@ class FakeQuant:
 
     def layer_codes(self, layer: int, w: np.ndarray, b: np.ndarray):
         """``(weight codes, weight scale per channel, bias codes at s_in * s_w)``."""
-        codes, scale, _ = quantize_weights(w, self.scheme.weight_bits, self.scheme.per_channel)
-        bias_scale = self.input_params(layer)[0] * scale
+        input_scale = self.input_params(layer)[0]
+        unit = self.activations[layer][0] / input_scale if self.scheme.power_of_two else None
+        codes, scale, _ = quantize_weights(w, self.scheme.weight_bits, self.scheme.per_channel,
+                                           unit)
+        bias_scale = input_scale * scale
         return codes, scale, round_half_up(b / bias_scale).astype(np.int64)
 
     def weights(self, layer: int, w: np.ndarray, b: np.ndarray):

@@ -1,8 +1,9 @@
 """Train the MLP on klines and quantize it into the model artifact (``python -m sw.train``
 is its command line).
 
-Exported schemes (:data:`EXPORT`): ``8`` INT8 weights per-channel PTQ (default), ``4`` INT4
-weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout. Labels
+Exported schemes (:data:`EXPORT`): ``8`` INT8 weights per-channel PTQ (default) with
+power-of-two requantization multipliers (so the hardware requantizes by a shift), ``4``
+INT4 weights after QAT, ``1`` binary weights after QAT; activations INT8 throughout. Labels
 (``--label``): :data:`sw.learn.labels.LABELS`, all with the classes down / flat / up.
 """
 
@@ -26,8 +27,8 @@ DEFAULT_EPOCHS = 30
 #: split over 99.0 ... 99.99; min-max is in the precision report for comparison).
 PERCENTILE = 99.5
 EXPORT = {
-    8: Scheme("int8-ptq-per-channel-percentile", 8, calibration="percentile",
-              percentile=PERCENTILE),
+    8: Scheme("int8-ptq-per-channel-percentile-pow2", 8, calibration="percentile",
+              percentile=PERCENTILE, power_of_two=True),
     4: Scheme("int4-qat", 4, calibration="percentile", percentile=PERCENTILE, qat=True),
     1: Scheme("binary-qat", 1, calibration="percentile", percentile=PERCENTILE, qat=True),
 }

@@ -61,7 +61,7 @@ The files
 a build that missed timing writes it to ``build/<board>/failed/``)
     ``board``, ``device``, ``package``, ``config``, ``config_choice`` {``requested``,
     ``decided_by``, ``attempts``}; ``clock`` {``source_mhz``, ``requested_mhz``,
-    ``achieved_mhz``, ``pll``}; ``baud``; ``fmax_mhz``, ``target_mhz``, ``timing_met``,
+    ``achieved_mhz``, ``pll``}; ``baud``; ``clock_mhz``, ``fmax_mhz``, ``target_mhz``, ``timing_met``,
     ``clocks`` {clock: {``target_mhz``, ``achieved_mhz``, ``met``}}; ``critical_path``
     {``from``, ``to``, ``clock``, ``delay_ns``, ``logic_ns``, ``routing_ns``}; ``placement``,
     ``seed``, ``placements`` (every nextpnr run of the race); ``resources`` {``LUT``,
@@ -71,9 +71,9 @@ a build that missed timing writes it to ``build/<board>/failed/``)
     ``trained_now``, ``scheme``, ``synthetic``, ``layers``, ``weight_bits``}; ``tools``
     {``amaranth``: {``version``}, tool: {``path``, ``version``}}.
 ``<out>/signal_core.json``, the exported core (:mod:`hw.flow.export`, version :data:`EXPORT`)
-    ``top``, ``verilog``, ``config``, ``mac_lanes`` (per layer), ``latency`` (the declared
-    latency in cycles: to be renamed ``latency_cycles`` together with its reader
-    :mod:`sim.run`), ``ii``, ``classes``, ``model`` {``path``, ``sha256``}, ``ports``
+    ``top``, ``verilog``, ``config``, ``mac_lanes`` (per layer), ``latency_cycles``,
+    ``latency_cycles_back_to_back``, ``latency_spacing_cycles``, ``stage_cycles``, ``ii``
+    (the declared timing; version 1 had ``latency`` alone), ``classes``, ``model`` {``path``, ``sha256``}, ``ports``
     {port: {``direction``, ``width``, ``fields`` {field: [msb, lsb]}}}, ``verilog_sha256``
     (the Verilog file it describes; :func:`hw.flow.export.read` checks it).
 ``build/reports/latency.json``, the latency report (:mod:`sim.report`, version :data:`LATENCY`)
@@ -107,8 +107,8 @@ from __future__ import annotations
 
 ARTIFACT = 2
 PRECISION = 1
-BUILD = 1
-EXPORT = 1
+BUILD = 2
+EXPORT = 2
 LATENCY = 1
 SOFTWARE_BENCH = 1
 

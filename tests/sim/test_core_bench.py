@@ -42,7 +42,7 @@ def assert_core_matches(results: dict, klines: int):
     assert results["reset_at_kline"] == klines // 2
     assert min(results["latency_cycles"]) == declared["latency"]
     assert 0 < results["throughput_klines_per_cycle"] <= 1 / declared["ii"]
-    assert declared == {"latency": results["core"]["latency"], "ii": results["core"]["ii"]}
+    assert declared == {"latency": results["core"]["latency_cycles"], "ii": results["core"]["ii"]}
 
 
 @pytest.mark.sim
@@ -52,8 +52,8 @@ def test_parallel_core_on_recorded_klines(model_dir, data_dir, tmp_path):
     assert_core_matches(results, CORE_KLINES)
     assert results["core"]["ii"] == 1
     # backpressure did stretch some latencies, and the reset cut klines in flight
-    assert max(results["latency_cycles"]) > results["core"]["latency"]
-    assert results["discarded_at_reset"] > 0 or results["core"]["latency"] == 0
+    assert max(results["latency_cycles"]) > results["core"]["latency_cycles"]
+    assert results["discarded_at_reset"] > 0 or results["core"]["latency_cycles"] == 0
 
 
 @pytest.mark.sim
@@ -76,7 +76,7 @@ def test_extreme_klines(model_dir, tmp_path):
     verilog, core = export_core(model_dir, "parallel", tmp_path)
     results = run_bench([verilog], "signal_core", "sim.edge_bench", tmp_path,
                         {"model": str(model_dir), "seed": 4,
-                         "declared": {"latency": core["latency"], "ii": core["ii"]}})
+                         "declared": {"latency": core["latency_cycles"], "ii": core["ii"]}})
     assert results["mismatches"] == 0, results["first_mismatches"]
     assert results["outputs"] == results["klines"] == sum(
         case["klines"] for case in results["cases"].values())

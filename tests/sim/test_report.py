@@ -34,13 +34,13 @@ def test_board_clock_is_the_pll_output_with_fmax_beside_it(tmp_path):
 
 
 def test_declared_timing_from_the_export_or_derived():
-    derived = report.declared_timing({"latency": 23, "ii": 1})
+    derived = report.declared_timing({"latency_cycles": 23, "ii": 1})
     assert derived["latency_cycles"] == derived["latency_cycles_back_to_back"] == 23
     assert derived["latency_spacing_cycles"] == 1 and derived["stage_cycles"] == {"core": 23}
     assert set(derived["derived"]) == {"latency_cycles_back_to_back", "latency_spacing_cycles",
                                        "stage_cycles"}
     stages = {"features": 3, "layer0": 2, "layer1": 2, "argmax": 1}
-    given = report.declared_timing({"latency": 8, "ii": 1, "stage_cycles": stages,
+    given = report.declared_timing({"latency_cycles": 8, "ii": 1, "stage_cycles": stages,
                                     "latency_cycles_back_to_back": 9,
                                     "latency_spacing_cycles": 2})
     assert given["stage_cycles"] == stages and given["derived"] == []
@@ -62,7 +62,7 @@ def fake_results(latency=23):
             "latency_cycles": [latency] * 80 + [latency + 5] * 10,
             "nostall_latency_cycles": [latency] * 10, "ii_cycles": 1,
             "throughput_klines_per_cycle": 0.6, "gap_probability": 0.2,
-            "stall_probability": 0.2, "seed": 0, "core": {"latency": latency, "ii": 1}}
+            "stall_probability": 0.2, "seed": 0, "core": {"latency_cycles": latency, "ii": 1}}
 
 
 def fake_timings():

@@ -16,7 +16,9 @@ from hw.board.boards import BoardError, board
 from hw.flow import build
 from sw.spec import artifact, schema
 
-REPORT_KEYS = {"fmax_mhz", "timing_met", "resources", "latency_cycles", "latency_ns", "ii"}
+REPORT_KEYS = {"schema_version", "clock_mhz", "fmax_mhz", "timing_met", "resources",
+               "latency_cycles", "latency_cycles_back_to_back", "latency_spacing_cycles",
+               "stage_cycles", "latency_ns", "latency_ns_at_fmax", "ii"}
 
 
 class StandInCore(wiring.Component):
@@ -31,6 +33,11 @@ class StandInCore(wiring.Component):
         self.multipliers = {"parallel": 12, "folded": 1}[config]
         self.latency, self.ii = 3, 13 - self.multipliers
         super().__init__()
+
+    def timing(self):
+        return {"latency_cycles": self.latency, "latency_cycles_back_to_back": self.latency,
+                "latency_spacing_cycles": 1, "stage_cycles": {"all": self.latency},
+                "ii": self.ii}
 
     def elaborate(self, platform):
         m = Module()
@@ -102,7 +109,11 @@ def check_build(out: Path, board_name: str, report: dict):
         assert 0 <= entry["used"] <= entry["available"] and entry["available"] > 0
     assert report["resources"]["LUT"]["used"] > 0
     assert report["latency_ns"] == pytest.approx(
+        report["latency_cycles"] * 1e3 / report["clock_mhz"], rel=1e-3)
+    assert report["latency_ns_at_fmax"] == pytest.approx(
         report["latency_cycles"] * 1e3 / report["fmax_mhz"], rel=1e-3)
+    assert sum(report["stage_cycles"].values()) == report["latency_cycles"]
+    assert report["clock_mhz"] == report["clock"]["achieved_mhz"]
     assert set(report["steps_s"]) == {"elaborate", "rtlil", "synthesis", "place_and_route",
                                       "packing"}
     assert (out / board_name / "report.md").read_text().startswith("# Build report")
@@ -115,11 +126,12 @@ def test_ulx3s_bitstream(ulx3s):
     print(f"ulx3s build: {seconds:.1f} s")
     check_build(out, "ulx3s", report)
     assert report["device"] == "LFE5U-85F"
-    assert report["clock"]["achieved_mhz"] == 100
-    assert report["target_mhz"] == pytest.approx(100)
+    assert report["clock_mhz"] == board("ulx3s").clock_mhz["parallel"]
+    assert report["target_mhz"] == pytest.approx(report["clock_mhz"])
     assert report["model"]["synthetic"] is False
     assert report["config"] == "parallel" and report["ii"] == 1
-    assert report["latency_cycles"] <= 24
+    assert report["latency_ns"] <= 100
+    assert report["latency_cycles_back_to_back"] == report["latency_cycles"]
     assert "SYNTHETIC" not in (out / "ulx3s" / "report.md").read_text()
 
 

@@ -39,7 +39,11 @@ def test_export_writes_verilog_and_json(model_dir, tmp_path, config, capsys):
     assert described["config"] == config and described["classes"] == ["down", "flat", "up"]
     assert described["schema_version"] == schema.EXPORT
     assert (described["ii"] == 1) == (config == "parallel")
-    assert described["latency"] > 0 and described["mac_lanes"] == (
+    assert described["schema_version"] >= 2
+    assert sum(described["stage_cycles"].values()) == described["latency_cycles"]
+    assert described["latency_cycles_back_to_back"] == described["latency_cycles"]
+    assert described["latency_spacing_cycles"] == 1
+    assert described["latency_cycles"] > 0 and described["mac_lanes"] == (
         [7 * 16, 16 * 3] if config == "parallel" else [1, 1])
     out = described["ports"]["o__payload"]
     assert out["width"] == 27

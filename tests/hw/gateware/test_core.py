@@ -60,7 +60,7 @@ def test_core_latency_and_ii(default_model, klines_5m, config):
     assert set(np.diff(streamed.out_cycles)) == {core.ii}
     check_against_golden(default_model, klines, streamed.outputs)
     if config == "parallel":
-        assert core.ii == 1 and core.latency <= 24
+        assert core.ii == 1 and core.latency <= 10
 
 
 def test_core_reset_mid_stream(default_model, klines_5m):

@@ -1,10 +1,13 @@
 """hw.gateware.dense.Dense against sw.spec.golden.dense: parallel and folded, INT8/INT4/binary weights,
-random backpressure, declared latency and ii measured."""
+requantization by a multiplier or (power-of-two multipliers) by a shift, random
+backpressure, declared latency and ii measured."""
 
 import numpy as np
 import pytest
 
-from hw.gateware.dense import Dense, clamp_thresholds, csd, mac_lanes
+from hw.gateware.arith import csd
+from hw.gateware.dense import LEVELS_PER_STAGE, Dense, clamp_thresholds, mac_lanes
+from sim.bench import decode
 from sw.spec import golden
 from sw.spec.artifact import random_model
 from tests.stream_sim import pack_vector, simulate, unpack_vector
@@ -16,6 +19,13 @@ def random_layer(seed, inputs, outputs, weight_bits, relu=True):
     model = random_model(rng, hidden=(inputs, outputs), weight_bits=weight_bits)
     return model.layers[1] if relu else random_model(
         rng, hidden=(inputs,), classes=outputs, weight_bits=weight_bits).layers[-1]
+
+
+def power_of_two(layer, seed):
+    """``layer`` with every multiplier 2**14, as the default quantization scheme makes them
+    (the requantization is then a shift), shifts kept."""
+    layer.multiplier[:] = 2 ** 14
+    return layer
 
 
 def random_inputs(seed, count, inputs):
@@ -107,12 +117,45 @@ def test_dense_dsp_requantization_every_table_entry():
     assert (y[:, 0] == -128).any() and (y[:, 0] > -128).any() and (y[:, 7] == 127).all()
 
 
+@pytest.mark.parametrize("weight_bits", [8, 4, 1])
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_shift_requantization(weight_bits, relu, seed):
+    """Power-of-two multipliers: bias, rounding and zero-point folded into the tree's
+    constant, the clamp from the sum's top bits (or compares, for a ReLU zero-point above
+    -128); shifts below 14 (the terms shifted left), at 14 and far above it, both clamps
+    reached, with and without the argmax."""
+    layer = power_of_two(random_layer(20 + seed, 6, 5, weight_bits, relu=relu), seed)
+    layer.shift[:] = [1, 14, int(layer.shift[2]), int(layer.shift[3]) + 3, 46]
+    layer.output_zero_point = -128 if seed == 0 and relu else layer.output_zero_point
+    layer.bias[4] = 2 ** 30 * (1 if seed % 2 else -1)
+    x = random_inputs(seed, 60, 6)
+    y = golden.dense(layer, x)
+    assert (y == 127).any() and (y == layer.output_min).any() and len(np.unique(y)) > 20
+    for multipliers in (None, 5):
+        dut, run = check(layer, multipliers, x, in_gaps=0.3, out_gaps=0.4, seed=seed)
+        assert dut._shift_requantization
+    dut, run = check(layer, None, x[:6], isolated=True)
+    assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [dut.latency] * 6
+    assert all(len(levels) <= LEVELS_PER_STAGE for levels in dut.schedule)
+    assert dut.schedule[-1][-1] == "clamp"
+    with_argmax = Dense(layer, argmax=True)
+    assert with_argmax.schedule[-1][-1] == "argmax"
+    signals, codes, _ = decode(simulate(with_argmax, [pack_vector(row, 0) for row in x],
+                                        out_gaps=0.3).outputs, layer.outputs)
+    assert signals.tolist() == golden.argmax(y).tolist() and np.array_equal(codes, y)
+
+
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("multipliers", [None, 1, 4])
-def test_dense_latency_and_ii(multipliers, wide):
-    """``wide``: an accumulator over 18 bits, whose requantization multiply is split."""
+@pytest.mark.parametrize("shift_only", [False, True])
+def test_dense_latency_and_ii(multipliers, wide, shift_only):
+    """``wide``: an accumulator over 18 bits, whose requantization multiply is split;
+    ``shift_only``: power-of-two multipliers (a shift)."""
     layer = random_layer(11, 7, 8, 8)
     layer.bias[0] = 2 ** 20 if wide else layer.bias[0]
+    if shift_only:
+        power_of_two(layer, 11)
     x = random_inputs(4, 12, 7)
     dut, run = check(layer, multipliers, x, isolated=True)
     assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [dut.latency] * len(x)

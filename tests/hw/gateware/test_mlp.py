@@ -1,10 +1,10 @@
-"""hw.gateware.mlp.MLP and hw.gateware.argmax.Argmax against sw.spec.golden.infer / sw.spec.golden.argmax, random models
-and per-layer parallelism, with random backpressure."""
+"""hw.gateware.mlp.MLP (with and without the argmax) against sw.spec.golden.infer /
+sw.spec.golden.argmax, random models and per-layer parallelism, with random backpressure."""
 
 import numpy as np
 import pytest
 
-from hw.gateware.argmax import Argmax
+from hw.gateware.dense import Dense
 from hw.gateware.mlp import MLP, check_multipliers
 from sim.bench import decode
 from sw.spec import golden
@@ -30,17 +30,23 @@ def test_mlp_random_models(seed):
     multipliers = tuple(None if rng.random() < 0.5 else
                         int(rng.choice([d for d in range(1, l.outputs + 1) if l.outputs % d == 0]))
                         for l in model.layers)
-    dut = MLP(model, multipliers)
     x = random_features(seed, 25, len(names))
     warm = rng.random(len(x)) < 0.5
-    run = simulate(dut, [pack_vector(row, w) for row, w in zip(x, warm)],
-                   in_gaps=0.3, out_gaps=0.5, seed=seed)
-    _, raw = golden.infer(model, x)
-    got = [unpack_vector(value, classes) for value in run.outputs]
-    assert [codes for codes, _ in got] == [tuple(map(int, row)) for row in raw], multipliers
-    assert [w for _, w in got] == list(warm)
-    isolated = simulate(dut, [pack_vector(row, 0) for row in x[:3]], isolated=True)
-    assert set(np.subtract(isolated.out_cycles, isolated.in_cycles)) == {dut.latency}
+    signal, raw = golden.infer(model, x)
+    for argmax in (False, True):
+        dut = MLP(model, multipliers, argmax=argmax)
+        run = simulate(dut, [pack_vector(row, w) for row, w in zip(x, warm)],
+                       in_gaps=0.3, out_gaps=0.5, seed=seed)
+        if argmax:
+            signals, codes, warms = decode(run.outputs, classes)
+            assert signals.tolist() == signal.tolist()
+            got = list(zip(map(tuple, codes.tolist()), warms.tolist()))
+        else:
+            got = [unpack_vector(value, classes) for value in run.outputs]
+        assert [codes for codes, _ in got] == [tuple(map(int, row)) for row in raw], multipliers
+        assert [w for _, w in got] == list(warm)
+        isolated = simulate(dut, [pack_vector(row, 0) for row in x[:3]], isolated=True)
+        assert set(np.subtract(isolated.out_cycles, isolated.in_cycles)) == {dut.latency}
 
 
 def test_mlp_bad_multipliers():
@@ -52,13 +58,22 @@ def test_mlp_bad_multipliers():
 
 
 @pytest.mark.parametrize("classes", [2, 3, 5])
-def test_argmax_first_maximum(classes):
+@pytest.mark.parametrize("multipliers", [None, 1])
+def test_argmax_first_maximum(classes, multipliers):
+    """The argmax a layer decides: an identity layer (weight 1, bias 0, multiplier 2**14,
+    shift 14) passes its inputs on, ties and extremes included."""
     rng = np.random.default_rng(classes)
     raw = rng.integers(-128, 128, size=(200, classes))
     raw[::3] = rng.integers(-2, 1, size=(len(raw[::3]), classes))    # many ties
     raw[1] = 127
     raw[2] = -128
-    dut = Argmax(classes)
+    identity = random_model(rng, FeatureSpec(FEATURES[:classes], (10,) * classes), (),
+                            classes).layers[0]
+    identity.weights[:] = np.eye(classes, dtype=np.int64)
+    identity.bias[:], identity.multiplier[:], identity.shift[:] = 0, 2 ** 14, 14
+    identity.output_zero_point = 0
+    assert np.array_equal(golden.dense(identity, raw), raw)
+    dut = Dense(identity, multipliers, argmax=True)
     run = simulate(dut, [pack_vector(row, n % 2) for n, row in enumerate(raw)],
                    in_gaps=0.3, out_gaps=0.5)
     signals, codes, warm = decode(run.outputs, classes)

@@ -26,7 +26,7 @@ def test_core_signals_give_the_golden_trades(default_model, data_dir, tmp_path):
     verilog, core = export_core(model_dir, "parallel", tmp_path / "sim")
     results = run_bench([verilog], "signal_core", "sim.core_bench", tmp_path / "sim", {
         "model": str(model_dir), "data": str(data), "limit": KLINES, "reset_at": KLINES,
-        "seed": 6, "declared": {"latency": core["latency"], "ii": core["ii"]}})
+        "seed": 6, "declared": {"latency": core["latency_cycles"], "ii": core["ii"]}})
     (emitted,) = results["emitted"]
     assert emitted["first_kline"] == 0 and len(emitted["signal"]) == KLINES
 

@@ -15,6 +15,7 @@ from sw.learn.quant import (
     fake_quant,
     mse,
     multiplier_shift,
+    power_of_two_scales,
     ptq,
     qat,
     quantize,
@@ -179,6 +180,43 @@ def test_integer_model_matches_fake_quant_on_random_data(bits, per_channel):
         assert np.array_equal(golden.accumulate(layer, real_zero)[0], expected)
         assert np.all(np.abs(expected * step - bias) <= step / 2)
         scale_in, zero_point_in = layer.output_scale, layer.output_zero_point
+
+
+def test_power_of_two_scales():
+    scale = np.array([0.3, 1.0, 1e-4, 7.9])
+    up = power_of_two_scales(scale, 0.75)
+    exponents = np.log2(up / 0.75)
+    assert np.allclose(exponents, np.round(exponents))
+    assert np.all(up >= scale) and np.all(up < 2 * scale)
+    nearest = power_of_two_scales(scale, 0.75, np.round)
+    assert np.all(np.abs(np.log2(nearest / scale)) <= 0.5)
+
+
+@pytest.mark.parametrize("bits", [8, 4, 1])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_power_of_two_scheme_requantizes_by_a_shift_exactly(bits, per_channel):
+    """Every multiplier is 2**14 (the hardware's shift-only requantization), no weight
+    clips, and the integer model equals its fake-quant simulation code for code (the
+    scaling is exact; ties round up in both)."""
+    model = random_mlp(bits + 10)
+    model.biases = [rng.normal(0, 0.3, len(b)) for b in model.biases]
+    codes = rng.integers(-127, 128, (3000, 7))
+    x = codes / 127
+    scheme = Scheme(weight_bits=bits, per_channel=per_channel, power_of_two=True)
+    quantizer = ptq(model, scheme, x)
+    integer = to_integer_model(model, quantizer, FeatureSpec())
+    assert all((l.multiplier == 2 ** 14).all() for l in integer.layers)
+    if bits > 1:
+        qmax = 2 ** (bits - 1) - 1
+        peak = [np.abs(l.weights).max(axis=1) for l in integer.layers]
+        assert all((p <= qmax).all() for p in peak)
+        if per_channel:
+            assert all((p > qmax // 2).all() for p in peak)
+    signal, raw = golden.infer(integer, codes)
+    fake = model.forward(x, quantizer)
+    last = integer.layers[-1]
+    assert np.array_equal(quantize(fake, last.output_scale, last.output_zero_point), raw)
+    assert integer.meta["scheme"]["requantization"].startswith("power-of-two")
 
 
 def test_dynamic_quantization_is_software_only():

@@ -8,7 +8,7 @@ import pytest
 
 from sw.learn import precision
 from sw.learn.labels import DEFAULT_LABEL, LABELS
-from sw.learn.train import train
+from sw.learn.train import EXPORT, train
 from sw.spec import schema
 from sw.spec.artifact import save, to_json
 from sw.train import main
@@ -30,7 +30,8 @@ def schemes(out) -> dict:
 def test_default_model_is_small_and_described(default_model, klines_5m):
     assert [(l.inputs, l.outputs) for l in default_model.layers] == [(7, 16), (16, 3)]
     meta = default_model.meta
-    assert meta["scheme"]["name"] == "int8-ptq-per-channel-percentile"
+    assert meta["scheme"]["name"] == "int8-ptq-per-channel-percentile-pow2"
+    assert all((l.multiplier == 2 ** 14).all() for l in default_model.layers)
     assert meta["data"]["source"] == klines_5m.source and meta["data"]["synthetic"] is False
     assert meta["label"]["name"] == DEFAULT_LABEL and meta["label"]["definition"]
     h = LABELS[DEFAULT_LABEL].horizon   # h unlabelled klines at the end, h - 1 purged twice
@@ -46,7 +47,8 @@ def test_precision_report_is_written(report):
     assert json.loads((out / "precision.json").read_text())["schema_version"] == schema.PRECISION
     table = schemes(out)
     assert {"fp32", "fp16", "int8-ptq-per-tensor-minmax", "int8-ptq-per-channel-percentile",
-            "int4-ptq", "int4-qat", "binary-ptq", "binary-qat"} <= set(table)
+            "int8-ptq-per-channel-percentile-pow2", "int4-ptq", "int4-qat", "binary-ptq",
+            "binary-qat"} <= set(table)
     for s in table.values():
         assert s["latency_us"] > 0 and s["weight_bytes"] > 0
     assert table["int4-qat"]["weight_bytes"] * 2 == table["int8-ptq-per-channel-minmax"][
@@ -67,7 +69,9 @@ def test_the_report_names_the_model_it_describes(report, tmp_path):
 def test_must_show_targets(report):
     trained, out = report
     table = schemes(out)
-    int8, fp32 = table["int8-ptq-per-channel-percentile"], table["fp32"]
+    exported = json.loads((out / "precision.json").read_text())["exported"]
+    int8, fp32 = table[exported], table["fp32"]
+    assert exported == EXPORT[8].name and EXPORT[8].power_of_two
     assert int8["weight_snr_db"] > 30
     assert int8["agreement_vs_fp32"] >= 0.98
     assert abs(int8["accuracy"] - fp32["accuracy"]) <= 0.01

@@ -1,0 +1,182 @@
+"""Feature codes by compares with multiples of a divisor prepared from earlier klines.
+
+The code of a feature (:mod:`sw.spec.features`) is ``sign * min(q, 127)`` with
+``q = floor((A + d) / (2 d))``, ``A = |num| << (shift + 1)`` and ``d`` the denominator.
+``q >= k`` exactly when ``A >= (2 k - 1) d``, so with the multiples of ``d`` at hand no
+division is left, only compares, in two steps of a radix-16 long division:
+
+1. ``h = floor(q / 16)`` (0 to 7) counts the multiples ``(32 j - 1) d``, ``j = 1 .. 7``,
+   that ``A`` reaches; reaching ``255 d`` (``j = 8``) means ``q >= 128``, which saturates.
+   The subtractions that decide the compares give every candidate remainder
+   ``R_j = A - (32 j - 1) d`` side by side (``R_0 = A + d``).
+2. ``R_h`` lies in ``[0, 32 d)`` and ``q = 16 h + l``, where ``l`` (0 to 15) counts the
+   multiples ``2 k d``, ``k = 1 .. 15``, that ``R_h`` reaches.
+
+Every denominator of the spec is known before its kline arrives, so
+:class:`DivisorMultiples` prepares the multiples of the next kline's ``d`` while the
+current kline is taken, and :class:`FeatureQuotient` needs no cycle of its own for them.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.gateware.arith import (
+    constant_product,
+    thermometer_count,
+    thermometer_map,
+    thermometer_pick,
+)
+from sw.spec.features import FEATURE_LIMIT
+
+#: ``h``'s multiples ``(32 j - 1) d`` for ``j = 1 .. 8`` (the last one: saturation).
+HIGH_FACTORS = tuple(32 * j - 1 for j in range(1, 9))
+#: ``l``'s multiples ``2 k d`` for ``k = 1 .. 15``.
+LOW_FACTORS = tuple(2 * k for k in range(1, 16))
+#: ``R_h < 32 d``: remainders and ``l``'s multiples are this many bits wider than ``d``.
+REMAINDER_BITS = 5
+assert 16 * (len(HIGH_FACTORS) - 1) + len(LOW_FACTORS) == FEATURE_LIMIT
+
+
+def high_layout(divisor_width: int) -> data.ArrayLayout:
+    return data.ArrayLayout(unsigned(divisor_width + 8), len(HIGH_FACTORS))
+
+
+def low_layout(divisor_width: int) -> data.ArrayLayout:
+    return data.ArrayLayout(unsigned(divisor_width + REMAINDER_BITS), len(LOW_FACTORS))
+
+
+class DivisorMultiples(wiring.Component):
+    """The multiples of one denominator that :class:`FeatureQuotient` compares with; one
+    per denominator, shared by the features dividing by it.
+
+    In the cycle a kline is taken (``load``), ``next`` is the denominator of the kline
+    after it: it is registered as ``value`` together with its ``high`` multiples
+    (:data:`HIGH_FACTORS`, at most two adder levels each) and whether it is ``nonzero``,
+    all ready when that next kline is taken. ``low`` (:data:`LOW_FACTORS`) follows
+    ``value`` one advance (``en``) later, beside the kline's first quotient stage.
+
+    Members
+    -------
+    en, load : In(1)
+    next : In(width)
+    value : Out(width)
+    nonzero : Out(1)
+    high : Out(high_layout(width))
+    low : Out(low_layout(width))
+    """
+
+    def __init__(self, width: int):
+        self._width = width
+        super().__init__({
+            "en": In(1), "load": In(1), "next": In(width),
+            "value": Out(width), "nonzero": Out(1),
+            "high": Out(high_layout(width)), "low": Out(low_layout(width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        value = Signal(self._width, reset_less=True)
+        nonzero = Signal(reset_less=True)
+        high = Signal(high_layout(self._width), reset_less=True)
+        low = Signal(low_layout(self._width), reset_less=True)
+        # the products outside the If blocks: their adders' kept wires are comb assignments,
+        # which inside an If would be gated by its condition
+        highs = [constant_product(m, self.next, factor) for factor in HIGH_FACTORS]
+        lows = [constant_product(m, value, factor) for factor in LOW_FACTORS]
+        with m.If(self.load):
+            m.d.sync += [value.eq(self.next), nonzero.eq(self.next != 0)]
+            m.d.sync += [high[j].eq(product) for j, product in enumerate(highs)]
+        with m.If(self.en):
+            m.d.sync += [low[k].eq(product) for k, product in enumerate(lows)]
+        m.d.comb += [self.value.eq(value), self.nonzero.eq(nonzero), self.high.eq(high),
+                     self.low.eq(low)]
+        return m
+
+
+class FeatureQuotient(wiring.Component):
+    """One feature code, ``sign * min(floor((A + d) / (2 d)), 127)`` with
+    ``A = magnitude << (shift + 1)`` (``magnitude = |num|``), or 0 unless ``ready`` (the
+    module docstring's steps).
+
+    Stage 1, combinational from ``magnitude``, ``negative``, ``ready``, ``divisor`` and
+    ``high``: eight subtractions ``A - (32 j - 1) d`` side by side, whose signs are the
+    compares and whose low bits the candidate remainders. Stage 2, from the registered
+    stage 1 and ``low`` (``d`` of the same kline): the remainder picked by the compares'
+    thermometer code, and fifteen compares with ``2 k d``. Each stage registers the carry
+    chains' sign bits as they come out (no inverter between a chain and its flip-flop).
+    ``code`` is combinational from the stage-2 registers (the code's bits straight from
+    the compares' thermometer codes and the sign, :func:`signed_code`): valid two advances
+    (``en``) after the operands, one result per cycle.
+
+    Members
+    -------
+    en, negative, ready : In(1)
+    magnitude : In(magnitude_width)
+    divisor : In(divisor_width)
+    high : In(high_layout(divisor_width))
+    low : In(low_layout(divisor_width))
+    code : Out(signed(8))
+    """
+
+    latency = 2
+
+    def __init__(self, magnitude_width: int, divisor_width: int, shift: int):
+        self._shift = shift
+        self._remainder_width = divisor_width + REMAINDER_BITS
+        super().__init__({
+            "en": In(1), "negative": In(1), "ready": In(1),
+            "magnitude": In(magnitude_width), "divisor": In(divisor_width),
+            "high": In(high_layout(divisor_width)), "low": In(low_layout(divisor_width)),
+            "code": Out(signed(8)),
+        })
+
+    def _register(self, m, value, name):
+        register = Signal(value.shape(), name=name, reset_less=True)
+        with m.If(self.en):
+            m.d.sync += register.eq(value)
+        return register
+
+    def elaborate(self, platform):
+        m = Module()
+        width = self._remainder_width
+        scaled = Cat(Const(0, self._shift + 1), self.magnitude)
+        differences = [scaled - self.high[j] for j in range(len(HIGH_FACTORS))]
+        # short[j]: A < (32 (j + 1) - 1) d, the sign of the subtraction
+        short = self._register(m, Cat(*[d[-1] for d in differences]), "short")
+        remainders = [self._register(m, value[:width], f"remainder_{j}") for j, value in
+                      enumerate([scaled + self.divisor, *differences[:-1]])]
+        negative = self._register(m, self.negative, "negative_1")
+        ready = self._register(m, self.ready, "ready_1")
+
+        chosen = thermometer_pick(~short[:-1], remainders)
+        # below[k]: R_h < 2 (k + 1) d, the sign of the subtraction
+        below = self._register(m, Cat(*[(chosen - self.low[k])[-1]
+                                        for k in range(len(LOW_FACTORS))]), "below")
+        # the high nibble of q and of -q (with and without a borrow from the low one)
+        nibbles = [self._register(m, thermometer_map(~short[:-1], function, 4), name)
+                   for function, name in ((lambda h: h, "high"), (lambda h: -h & 15, "high_neg"),
+                                          (lambda h: -h - 1 & 15, "high_neg_borrow"))]
+        saturated = self._register(m, ~short[-1], "saturated")
+        negative = self._register(m, negative, "negative_2")
+        ready = self._register(m, ready, "ready_2")
+        m.d.comb += self.code.eq(signed_code(~below, nibbles, saturated, negative, ready))
+        return m
+
+
+def signed_code(steps, nibbles, saturated, negative, ready):
+    """``sign * q`` with ``q = 16 * h + l``, ``l`` the count of the thermometer code
+    ``steps`` (or ``q = 127`` when ``saturated``), 0 unless ``ready``, with no adder:
+    ``-q = 16 * -h - l`` is ``16 * -(h + 1) + (16 - l)`` for ``l > 0``, so its low nibble
+    is another function of the thermometer's edges and its high nibble one of the
+    registered ``nibbles`` (``h``, ``-h``, ``-h - 1``, 4 bits each) chosen by ``l == 0``.
+    Each bit is a few LUTs deep, no carry chain."""
+    high, high_negated, high_borrowed = nibbles
+    low = thermometer_count(steps)
+    low_negated = thermometer_map(steps, lambda l: -l & 15)
+    value = Mux(negative, Cat(low_negated, Mux(steps[0], high_borrowed, high_negated)),
+                Cat(low, high))
+    limit = Mux(negative, -FEATURE_LIMIT, FEATURE_LIMIT)
+    return Mux(ready, Mux(saturated, limit, value.as_signed()), 0)
