@@ -1,5 +1,7 @@
 """The board side of the host link: UART bytes <-> frames (:mod:`sw.spec.frames`) <-> core streams."""
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Array, Assert, Cat, Cover, Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.crc import Processor, catalog
@@ -37,7 +39,8 @@ class FrameParser(wiring.Component):
     is; a good reset frame pulses ``reset`` one cycle after its CRC byte is taken. A bad
     type or CRC pulses ``error`` with its :class:`~sw.spec.frames.ErrorCode`, as does silence of
     ``timeout_cycles`` inside a frame; the parser then hunts for ``SYNC`` again. ``abort``
-    (a byte lost on the wire) drops a partial frame silently.
+    (a byte lost on the wire) drops a partial frame silently, also in the cycle a byte of
+    it is taken.
 
     Members
     -------
@@ -69,12 +72,15 @@ class FrameParser(wiring.Component):
         m.d.comb += timed_out.eq(~taken & (silence == self._timeout_cycles - 1))
         m.d.sync += silence.eq(Mux(taken, 0, silence + 1))
 
-        def receive_byte():
+        @contextmanager
+        def receive_byte():   # the body runs for a byte taken: an abort with it wins
             m.d.comb += [self.i.ready.eq(1), crc.valid.eq(taken)]
-            with m.If(timed_out):
-                m.d.comb += self.error.eq(ErrorCode.TIMEOUT)
             with m.If(timed_out | self.abort):
+                with m.If(timed_out):
+                    m.d.comb += self.error.eq(ErrorCode.TIMEOUT)
                 m.next = "HUNT"
+            with m.Elif(taken):
+                yield
 
         with m.FSM() as fsm:
             with m.State("HUNT"):
@@ -83,8 +89,7 @@ class FrameParser(wiring.Component):
                 with m.If(taken & (byte == SYNC)):
                     m.next = "TYPE"
             with m.State("TYPE"):
-                receive_byte()
-                with m.If(taken):
+                with receive_byte():
                     m.d.sync += [is_kline.eq(byte == Type.KLINE),
                                  left.eq(payload_length(Type.KLINE, 0))]
                     with m.Switch(byte):
@@ -96,14 +101,12 @@ class FrameParser(wiring.Component):
                             m.d.comb += self.error.eq(ErrorCode.BAD_TYPE)
                             m.next = "HUNT"
             with m.State("PAYLOAD"):
-                receive_byte()
-                with m.If(taken):
+                with receive_byte():
                     m.d.sync += [shift.eq(Cat(shift[8:], byte)), left.eq(left - 1)]
                     with m.If(left == 1):
                         m.next = "CRC"
             with m.State("CRC"):
-                receive_byte()
-                with m.If(taken):
+                with receive_byte():
                     m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(~crc.match_detected):
@@ -126,9 +129,11 @@ class FrameParser(wiring.Component):
         """Formal: a kline offered came, byte for byte, from the 20 payload bytes of the
         last 23 bytes taken, which were ``SYNC``, ``KLINE``, payload and a good CRC; and
         after ``timeout_cycles`` without a byte offered the parser hunts for ``SYNC`` (or
-        offers a kline the core has not taken). The reference CRC is computed bit by bit,
-        apart from :class:`amaranth.lib.crc.Processor`; a frame's CRC is good when the CRC
-        over its type, payload and CRC byte is 0."""
+        offers a kline the core has not taken); an abort inside a frame (TYPE, PAYLOAD or
+        CRC) reports no error of its own, and the parser hunts in the next cycle. The
+        reference CRC is computed bit by bit, apart from
+        :class:`amaranth.lib.crc.Processor`; a frame's CRC is good when the CRC over its
+        type, payload and CRC byte is 0."""
         frame = 2 + payload_length(Type.KLINE, 0) + 1
         byte, taken = self.i.payload, self.i.valid & self.i.ready
         history = Signal(8 * frame)           # the last bytes taken, newest at the top
@@ -164,6 +169,14 @@ class FrameParser(wiring.Component):
                    "parser: silence counts the cycles without a byte"),
             Assert((quiet < self._timeout_cycles) | fsm.ongoing("HUNT") | fsm.ongoing("EMIT"),
                    "parser: not hunting after the timeout"),
+        ]
+        aborting, aborted = receiving & self.abort, Signal()
+        m.d.sync += aborted.eq(aborting)
+        m.d.comb += [
+            Assert(~aborting | (self.error == 0) | (self.error == ErrorCode.TIMEOUT),
+                   "parser: an abort reports an error of its own"),
+            Assert(~aborted | fsm.ongoing("HUNT"), "parser: not hunting after an abort"),
+            Cover(aborting & taken & fsm.ongoing("CRC"), "parser: an abort as a CRC byte is taken"),
         ]
         with m.If(fsm.ongoing("TYPE")):
             m.d.comb += Assert((count == 0) & (reference == 0) & (crc.crc == 0) &
@@ -407,5 +420,7 @@ def proofs() -> list[Proof]:
                         f"bytes, good CRC-8 (the last 23 bytes taken), and carries exactly "
                         f"those payload bytes: a bad checksum never reaches the core; after "
                         f"T = {timeout} cycles (timeout_cycles) without a byte offered the "
-                        f"parser hunts for SYNC or offers a complete kline; kline.payload "
-                        f"holds while kline.valid & ~kline.ready")]
+                        f"parser hunts for SYNC or offers a complete kline; an abort inside a "
+                        f"frame, even as one of its bytes is taken, drops it: the parser "
+                        f"hunts for SYNC in the next cycle; kline.payload holds while "
+                        f"kline.valid & ~kline.ready")]

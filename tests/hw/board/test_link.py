@@ -1,11 +1,13 @@
 """UartLink at the bit level (amaranth.sim): the testbench plays the host on the UART lines
-and the core on the kline/result streams, so every latency is known to the cycle."""
+and the core on the kline/result streams, so every latency is known to the cycle. And the
+FrameParser alone, byte by byte, where a cycle matters more than a line."""
 
 import io
 
+import pytest
 from amaranth.sim import Simulator
 
-from hw.board.link import UartLink
+from hw.board.link import FrameParser, UartLink
 from sw.spec import frames
 from sw.spec.frames import TEST_VECTORS, Error, ErrorCode, Kline, Ready, Result
 from sw.spec.klines import FIELDS
@@ -174,3 +176,50 @@ def test_backpressure_stalls_the_core_and_loses_nothing():
         Result(n, 0, (n, 0, 0), True, latencies[n]) for n in range(count)]
     # each result waits until the previous frame's last byte is in the transmitter
     assert all(b - a >= 12 * 10 * BIT for a, b in zip(done, done[1:]))
+
+
+RESET = frames.encode(frames.Reset())
+NEXT = frames.encode(Kline(6, 7, 8, 9, 10))
+
+
+@pytest.mark.parametrize("frame, at", [(GOOD, 1), (GOOD, 2), (GOOD, 21), (GOOD, 22),
+                                       (RESET, 1), (RESET, 2), (bytes([frames.SYNC, 0x5A]), 1)],
+                         ids=["type", "first payload", "last payload", "crc",
+                              "reset type", "reset crc", "bad type"])
+def test_an_abort_with_a_byte_taken_drops_the_frame(frame, at):
+    """``abort`` in the very cycle a frame's byte ``at`` (TYPE, PAYLOAD or CRC) is taken:
+    the frame is dropped silently (a good one too, and a bad type is not reported), and
+    the next frame gets through."""
+    assert frames.SYNC not in frame[at:]       # the rest of it is hunted through
+    parser = FrameParser(timeout_cycles=1000)
+    klines, errors, resets = [], [], []
+
+    async def host(ctx):
+        ctx.set(parser.i.valid, 1)
+        for n, byte in enumerate(frame + NEXT):
+            ctx.set(parser.i.payload, byte)
+            ctx.set(parser.abort, n == at)
+            if n == at:
+                assert ctx.get(parser.i.ready)
+            await ctx.tick().until(parser.i.ready)
+        ctx.set(parser.i.valid, 0)
+        ctx.set(parser.abort, 0)
+        await ctx.tick().repeat(10)
+
+    async def core(ctx):
+        ctx.set(parser.kline.ready, 1)
+        async for _, _, valid, payload, error, reset in ctx.tick().sample(
+                parser.kline.valid, parser.kline.payload, parser.error, parser.reset):
+            if valid:
+                klines.append(Kline(*(int(getattr(payload, name)) for name in FIELDS)))
+            if error:
+                errors.append(error)
+            resets.append(reset)
+
+    sim = Simulator(parser)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host)
+    sim.add_testbench(core, background=True)
+    sim.run()
+    assert klines == [frames.decode(NEXT)]
+    assert errors == [] and sum(resets) == 0
