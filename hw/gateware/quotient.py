@@ -27,7 +27,6 @@ from hw.gateware.arith import (
     constant_product,
     thermometer_count,
     thermometer_map,
-    thermometer_pick,
 )
 from sw.spec.features import FEATURE_LIMIT
 
@@ -37,6 +36,9 @@ HIGH_FACTORS = tuple(32 * j - 1 for j in range(1, 9))
 LOW_FACTORS = tuple(2 * k for k in range(1, 16))
 #: ``R_h < 32 d``: remainders and ``l``'s multiples are this many bits wider than ``d``.
 REMAINDER_BITS = 5
+#: Copies of the registered one-hot ``h`` that picks the remainder ``R_h``, each for a
+#: slice of its bits (a register driving all of them is a net of ~40 loads across the chip).
+PICK_COPIES = 3
 assert 16 * (len(HIGH_FACTORS) - 1) + len(LOW_FACTORS) == FEATURE_LIMIT
 
 
@@ -133,8 +135,8 @@ class FeatureQuotient(wiring.Component):
             "code": Out(signed(8)),
         })
 
-    def _register(self, m, value, name):
-        register = Signal(value.shape(), name=name, reset_less=True)
+    def _register(self, m, value, name, attrs=None):
+        register = Signal(value.shape(), name=name, reset_less=True, attrs=attrs or {})
         with m.If(self.en):
             m.d.sync += register.eq(value)
         return register
@@ -151,7 +153,17 @@ class FeatureQuotient(wiring.Component):
         negative = self._register(m, self.negative, "negative_1")
         ready = self._register(m, self.ready, "ready_1")
 
-        chosen = thermometer_pick(~short[:-1], remainders)
+        # h one-hot, registered in PICK_COPIES kept copies, each selecting a slice of the
+        # remainders' bits: an AND-OR of two LUT levels with a fanout of a dozen, where a
+        # multiplexer tree on the thermometer code is four levels with a fanout of 40
+        reached = [~d[-1] for d in differences[:-1]]
+        one_hot = Cat(~reached[0], *[reached[j - 1] & ~reached[j]
+                                     for j in range(1, len(reached))], reached[-1])
+        copies = [self._register(m, one_hot, f"pick_{c}", {"keep": 1})
+                  for c in range(PICK_COPIES)]
+        slices = [width * c // PICK_COPIES for c in range(PICK_COPIES + 1)]
+        chosen = Cat(*[one_hot_pick(copies[c], [r[slices[c]:slices[c + 1]] for r in remainders])
+                       for c in range(PICK_COPIES)])
         # below[k]: R_h < 2 (k + 1) d, the sign of the subtraction
         below = self._register(m, Cat(*[(chosen - self.low[k])[-1]
                                         for k in range(len(LOW_FACTORS))]), "below")
@@ -164,6 +176,12 @@ class FeatureQuotient(wiring.Component):
         ready = self._register(m, ready, "ready_2")
         m.d.comb += self.code.eq(signed_code(~below, nibbles, saturated, negative, ready))
         return m
+
+
+def one_hot_pick(select, values):
+    """``values[j]`` for the one-hot ``select`` (bit ``j`` set), as an OR of ANDs."""
+    return Cat(*[Cat(*[select[j] & value[b] for j, value in enumerate(values)]).any()
+                 for b in range(len(values[0]))])
 
 
 def signed_code(steps, nibbles, saturated, negative, ready):
