@@ -8,15 +8,15 @@ the bench writes what it measured to the ``results`` path given in those setting
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import Icarus
+
+from hw.flow.toolchain import die_with
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Time unit and precision of the simulation; the benches clock at :data:`CLOCK_NS`.
@@ -24,7 +24,6 @@ TIMESCALE = ("1ns", "1ps")
 CLOCK_NS = 10
 BENCH_ENV = "SIM_BENCH"
 WAVES_MODULE = "sim_waves_dump"
-PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 class SimulationError(RuntimeError):
@@ -137,18 +136,6 @@ def bench_settings() -> dict:
     settings = json.loads(Path(os.environ[BENCH_ENV]).read_text())
     die_with(settings["runner_pid"])
     return settings
-
-
-def die_with(parent_pid: int) -> None:
-    """End this process when ``parent_pid``, its parent, ends (Linux ``PR_SET_PDEATHSIG``;
-    elsewhere nothing)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:   # the parent ended before the call
-        os._exit(1)
 
 
 def timeout_ns(deadline) -> int:

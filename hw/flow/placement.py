@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.flow import report
-from hw.flow.toolchain import BuildError, Progress, find_tool, tool_error
+from hw.flow.toolchain import (
+    BuildError,
+    Progress,
+    find_tool,
+    tied_to_this_process,
+    tool_error,
+)
 
 #: nextpnr's placements, by what drives them, and their options.
 PLACEMENTS = {"timing": [], "wirelength": ["--no-tmdriv"]}
@@ -87,7 +93,8 @@ def place_and_route(command: list, workdir: Path, placements, seeds,
                                              for arg in args)]
             with open(directory / "place_and_route.out", "w") as output:
                 runs.append(Run(placement, seed, directory, argv, subprocess.Popen(
-                    argv, cwd=directory, stdout=output, stderr=subprocess.STDOUT)))
+                    argv, cwd=directory, stdout=output, stderr=subprocess.STDOUT,
+                    preexec_fn=tied_to_this_process())))
         if len(runs) > 1:
             progress.say(f"    {', '.join(map(str, runs))} side by side")
         kept = None

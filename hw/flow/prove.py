@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hw.flow.toolchain import find_tool
+from hw.flow.toolchain import find_tool, tied_to_this_process
 from hw.gateware.formal import Proof
 from sw.spec.files import atomic_write
 
@@ -127,7 +127,7 @@ def run_group(command: list, directory: Path, env: dict, timeout: float) -> str:
     or an interrupt the whole group (SymbiYosys and its solvers) is stopped."""
     process = subprocess.Popen(command, cwd=directory, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=tied_to_this_process())
     try:
         output, _ = process.communicate(timeout=timeout)
     except BaseException:

@@ -8,9 +8,12 @@ the user has not set, so a fresh ``pip install`` builds bitstreams with no set-u
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -104,7 +107,8 @@ def run_tool(argv: list, workdir: Path, log: str | None, progress: Progress):
     output_path = workdir / f"{argv[0]}.out"
     with open(output_path, "w") as output:
         process = subprocess.Popen([find_tool(argv[0]), *argv[1:]], cwd=workdir,
-                                   stdout=output, stderr=subprocess.STDOUT)
+                                   stdout=output, stderr=subprocess.STDOUT,
+                                   preexec_fn=tied_to_this_process())
         try:
             while process.poll() is None:
                 time.sleep(0.1)
@@ -125,3 +129,24 @@ def tool_error(tool: str, output: str, status: int, workdir: Path) -> str:
     errors = [line.strip() for line in output.splitlines() if "ERROR" in line.upper()]
     reason = errors[0][:300] if errors else f"exit status {status}"
     return f"{tool} failed: {reason} (logs in {workdir})"
+
+
+PR_SET_PDEATHSIG = 1   # linux/prctl.h
+
+
+def die_with(parent_pid: int) -> None:
+    """End this process when ``parent_pid``, its parent, ends (Linux ``PR_SET_PDEATHSIG``;
+    elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:   # the parent ended before the call
+        os._exit(1)
+
+
+def tied_to_this_process():
+    """A ``preexec_fn`` for a tool's process: killed with this one, even by SIGKILL, so an
+    interrupted build leaves no Yosys or nextpnr behind."""
+    return functools.partial(die_with, os.getpid())
