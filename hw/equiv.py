@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("--part", nargs="+", default=[""], metavar="PATH",
                         help='parts of the core by attribute path: "" (the whole core, '
                         'default), features, mlp, mlp.layers.0, ...')
+    parser.add_argument("--timeout", type=float, default=1800,
+                        help="seconds Yosys may take per part (default 1800)")
     parser.add_argument("--out", type=Path, default=Path("build/equiv"))
     args = parser.parse_args(argv)
 
@@ -59,11 +61,12 @@ def main(argv=None) -> int:
         failed = 0
         for config in args.config:
             for part in args.part:
-                failed += not compare(before, after, model, config, part, out)
+                failed += not compare(before, after, model, config, part, out, args.timeout)
         if failed:
             raise cli.Failure(f"{failed} part(s) not shown the same (logs under {out})")
     return cli.run(run_main, argv, failures=(artifact.ArtifactError, ToolchainError,
-                                             subprocess.CalledProcessError, EquivalenceError))
+                                             subprocess.CalledProcessError, subprocess.TimeoutExpired,
+                                             EquivalenceError))
 
 
 def revision(name: str, option: str, out: Path) -> Path:
@@ -75,8 +78,8 @@ def revision(name: str, option: str, out: Path) -> Path:
         raise cli.UsageError(f"{option} {error}") from None
 
 
-def compare(before: Path, after: Path, model: Path, config: str, part: str,
-            out: Path) -> bool:
+def compare(before: Path, after: Path, model: Path, config: str, part: str, out: Path,
+            timeout: float) -> bool:
     """Elaborate, prove and print one result line; whether the pair is the same."""
     label = f"{config}:{part or 'core'}"
     workdir = out / label.replace(":", "_")
@@ -87,7 +90,7 @@ def compare(before: Path, after: Path, model: Path, config: str, part: str,
         elaborate(tree, model, config, part, workdir / f"{side}.il")
     elaborated = time.monotonic() - start
     cli.say(f"{label}: Yosys equivalence (log {workdir / 'equiv.log'})")
-    result = check(workdir)
+    result = check(workdir, timeout)
     cells = sum(result.stat_after.values())
     print(f"{label}: {'equivalent' if result.equivalent else 'NOT proven equivalent'} "
           f"({result.proven} $equiv proven, {result.unproven} unproven), stat "

@@ -34,10 +34,12 @@ from hw.flow.toolchain import find_tool
 #: in ``argv[4]``. Only the core's public API (``SignalCore(model, config)``, its
 #: ``features`` and ``mlp.layers``), which the variant classes left as it was.
 ELABORATE = """
-import sys
+import sys, warnings
 from amaranth.back import rtlil
+from amaranth.hdl import UnusedElaboratable
 from hw.gateware.core import SignalCore
 from sw.spec import artifact
+warnings.simplefilter("ignore", UnusedElaboratable)   # the parts of the core left out
 model, config, path, out = sys.argv[1:5]
 design = SignalCore(artifact.load(model), config)
 for name in filter(None, path.split(".")):
@@ -71,7 +73,7 @@ def source_tree(revision: str, into: Path, repo: Path) -> Path:
     """``hw`` and ``sw`` of the git ``revision`` of ``repo``, extracted into ``into`` (whose
     earlier contents go first)."""
     archive = subprocess.run(["git", "-C", str(repo), "archive", revision, "hw", "sw"],
-                             capture_output=True)
+                             capture_output=True, check=False)
     if archive.returncode:
         reason = archive.stderr.decode(errors="replace").strip().splitlines() or ["git failed"]
         raise EquivalenceError(f"{revision}: no sources from git ({reason[-1]})")
@@ -111,14 +113,15 @@ def cell_counts(path: Path) -> dict:
     return module["num_cells_by_type"]
 
 
-def check(workdir: Path) -> Result:
+def check(workdir: Path, timeout: float = 1800) -> Result:
     """Run Yosys on ``before.il`` and ``after.il`` in ``workdir``, RTLIL of the same part
-    (see :func:`script`)."""
+    (see :func:`script`), for at most ``timeout`` seconds."""
     (workdir / "equiv.ys").write_text(script("before.il", "after.il"))
     log = workdir / "equiv.log"
     start = time.monotonic()
     done = subprocess.run([find_tool("yosys"), "-q", "-l", log.name, "equiv.ys"],
-                          cwd=workdir, capture_output=True, text=True)
+                          cwd=workdir, capture_output=True, text=True, check=False,
+                          timeout=timeout)
     seconds = time.monotonic() - start
     text = log.read_text(errors="replace") if log.exists() else done.stdout + done.stderr
     status = re.findall(r"Of those cells (\d+) are proven and (\d+) are unproven", text)

@@ -188,7 +188,7 @@ def check_lanes(layer: QuantizedLayer, lanes: int | None) -> int:
 
 
 def dense_layer(layer: QuantizedLayer, lanes: int | None = None, *,
-                argmax: bool = False) -> "Dense":
+                argmax: bool = False) -> Dense:
     """The :class:`Dense` variant with ``lanes`` MAC lanes: a :class:`ParallelDense` for
     ``None`` or ``inputs * outputs``, else a :class:`FoldedDense`; a ValueError from
     :func:`check_lanes` for a count neither can build."""

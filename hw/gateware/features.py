@@ -337,7 +337,6 @@ class ParallelFeatureExtractor(FeatureExtractor):
         return {key: value for key, value in nexts.items() if key in dens}
 
 
-
 class FoldedFeatureExtractor(FeatureExtractor):
     """The folded :class:`FeatureExtractor`: one serial divider shared by all features, one
     dividend bit per cycle, for the smallest area (one subtractor for ``|num|``, one for the
