@@ -42,6 +42,7 @@ TOOLS = {
     "prove": "hw.prove",
     "software-bench": "sim.software_bench",
     "seeds": "hw.seeds",
+    "equiv": "hw.equiv",
 }
 
 

@@ -12,7 +12,8 @@ PACKAGES = ("sw", "hw", "sim")
 #: The command-line layer: the modules behind ``python -m ...`` (and their shared
 #: convention, ``sw.cli``) compose anything.
 COMMAND_LINE = {"sw.cli", "sw.fetch", "sw.train", "sw.host", "sw.backtest", "hw.build",
-                "hw.export", "hw.prove", "hw.seeds", "sim.run", "sim.software_bench"}
+                "hw.export", "hw.prove", "hw.seeds", "hw.equiv", "sim.run",
+                "sim.software_bench"}
 #: Layer -> the layers its modules may import (its own included).
 ALLOWED = {
     "sw.spec": {"sw.spec"},

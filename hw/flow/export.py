@@ -54,7 +54,7 @@ def describe(core: SignalCore, model_path: Path, classes) -> dict:
         "top": TOP,
         "verilog": f"{TOP}.v",
         "config": core.config if isinstance(core.config, str) else list(core.config),
-        "mac_lanes": [layer.multipliers for layer in core.mlp.layers],
+        "mac_lanes": [layer.lanes for layer in core.mlp.layers],
         **core.timing(),
         "classes": list(classes),
         "model": {"path": str(model_path),

@@ -7,9 +7,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.gateware.credits import CreditQueue
-from hw.gateware.features import FeatureExtractor
+from hw.gateware.features import FoldedFeatureExtractor, ParallelFeatureExtractor
 from hw.gateware.layouts import KLINE, signal_layout
-from hw.gateware.mlp import MLP, check_multipliers, in_series
+from hw.gateware.mlp import MLP, in_series, lanes_per_layer
 from sw.spec.artifact import QuantizedModel
 
 #: Named configurations, fastest first (``hw.flow.build --config auto`` tries them in this
@@ -17,8 +17,8 @@ from sw.spec.artifact import QuantizedModel
 #: parallel). ``folded`` is one lane per layer and the serial divider: the smallest core,
 #: for an iCE40UP5K.
 CONFIGS = {
-    "parallel": {"folded_features": False, "multipliers": None},
-    "folded": {"folded_features": True, "multipliers": 1},
+    "parallel": {"folded_features": False, "lanes": None},
+    "folded": {"folded_features": True, "lanes": 1},
 }
 
 
@@ -29,16 +29,17 @@ def resolve_config(model: QuantizedModel, config) -> tuple[bool, tuple]:
         if config not in CONFIGS:
             raise ValueError(f"config {config!r}: choose one of {', '.join(CONFIGS)}, "
                              f"or a tuple of MAC lanes per layer")
-        lanes = CONFIGS[config]["multipliers"]
+        lanes = CONFIGS[config]["lanes"]
         return CONFIGS[config]["folded_features"], (lanes,) * len(model.layers)
     if not isinstance(config, (tuple, list)):
         raise ValueError(f"config {config!r}: a name or a tuple of MAC lanes per layer")
-    return False, check_multipliers(model, config)
+    return False, lanes_per_layer(model, config)
 
 
 class SignalCore(wiring.Component):
-    """:class:`hw.gateware.features.FeatureExtractor` -> :class:`hw.gateware.mlp.MLP` (with the
-    argmax in its last layer), bit-exact with :func:`sw.spec.golden.run` on every kline.
+    """A :class:`hw.gateware.features.FeatureExtractor` (parallel or folded) ->
+    :class:`hw.gateware.mlp.MLP` (with the argmax in its last layer), bit-exact with
+    :func:`sw.spec.golden.run` on every kline.
 
     Latency (input handshake to ``o.valid``, ``o.ready`` high) is the sum of the stages'
     latencies: no register between them, each takes the previous one's output register.
@@ -66,10 +67,11 @@ class SignalCore(wiring.Component):
     """
 
     def __init__(self, model: QuantizedModel, config="parallel"):
-        folded, multipliers = resolve_config(model, config)
+        folded, lanes = resolve_config(model, config)
         self._config = config
-        self.features = FeatureExtractor(model.features, folded=folded)
-        self.mlp = MLP(model, multipliers, argmax=True)
+        extractor = FoldedFeatureExtractor if folded else ParallelFeatureExtractor
+        self.features = extractor(model.features)
+        self.mlp = MLP(model, lanes, argmax=True)
         self._stages = [self.features, self.mlp]
         super().__init__({
             "i": In(stream.Signature(KLINE)),

@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.gateware.argmax import first_maximum
 from hw.gateware.arith import add_levels, csd, total, tree_levels
-from hw.gateware.layouts import features_layout, payload_register, signal_layout
+from hw.gateware.layouts import codes_layout, payload_register, signal_layout
 from sw.spec.artifact import MAX_REQUANT_SHIFT, MULTIPLIER_BITS, QuantizedLayer
 
 #: Logic levels between two pipeline registers of the fully parallel layer: an adder level
@@ -35,7 +35,8 @@ DSP_BITS = 18
 SPLIT_BITS = 17
 #: Parallel layer: an accumulator up to this many bits wider than :data:`SPLIT_BITS` still
 #: needs one DSP per output for its multiply by ``M`` (its top bits select precomputed
-#: constants, see :meth:`Dense._requantize_in_dsps`); a wider one multiplies with shifted adds.
+#: constants, see :meth:`ParallelDense._requantize_in_dsps`); a wider one multiplies with
+#: shifted adds.
 TABLE_BITS = 3
 #: Pipeline stages of the folded layer after its step counter: ROM read + operand select,
 #: multiply, accumulate (then the requantization multiply and rounding, as in parallel).
@@ -167,41 +168,127 @@ def registered_product(m: Module, platform, advance, value, multiplier: int, nam
     return product
 
 
-def mac_lanes(layer: QuantizedLayer, multipliers: int | None) -> int:
-    """The MAC lanes of a :class:`Dense` for ``multipliers``; a ValueError saying why for a
-    count it cannot build (checked before any hardware is made)."""
+
+def check_lanes(layer: QuantizedLayer, lanes: int | None) -> int:
+    """The MAC lanes of a :class:`Dense` for ``lanes`` (``None``: fully parallel); a
+    ValueError saying why for a count it cannot build (checked before any hardware is
+    made)."""
     macs = layer.inputs * layer.outputs
-    if multipliers is None:
+    if lanes is None:
         return macs
-    if not isinstance(multipliers, (int, np.integer)) or isinstance(multipliers, bool):
-        raise ValueError(f"multipliers must be an integer, got {multipliers!r}")
-    if multipliers != macs and (not 1 <= multipliers <= layer.outputs
-                                or layer.outputs % multipliers):
+    if not isinstance(lanes, (int, np.integer)) or isinstance(lanes, bool):
+        raise ValueError(f"lanes must be an integer, got {lanes!r}")
+    if lanes != macs and (not 1 <= lanes <= layer.outputs or layer.outputs % lanes):
         divisors = [d for d in range(1, layer.outputs + 1) if layer.outputs % d == 0]
         raise ValueError(
-            f"multipliers={multipliers} for a {layer.inputs}->{layer.outputs} layer: use "
+            f"lanes={lanes} for a {layer.inputs}->{layer.outputs} layer: use "
             f"{macs} (fully parallel) or a divisor of its {layer.outputs} outputs "
             f"({', '.join(map(str, divisors))}), one MAC lane per group of outputs")
-    return int(multipliers)
+    return int(lanes)
+
+
+def dense_layer(layer: QuantizedLayer, lanes: int | None = None, *,
+                argmax: bool = False) -> Dense:
+    """The :class:`Dense` variant with ``lanes`` MAC lanes: a :class:`ParallelDense` for
+    ``None`` or ``inputs * outputs``, else a :class:`FoldedDense`; a ValueError from
+    :func:`check_lanes` for a count neither can build."""
+    lanes = check_lanes(layer, lanes)
+    if lanes == layer.inputs * layer.outputs:
+        return ParallelDense(layer, argmax=argmax)
+    return FoldedDense(layer, lanes, argmax=argmax)
 
 
 class Dense(wiring.Component):
     """One quantized dense layer: INT8 vector in, INT8 vector out, per output channel ``j``
     ``y_j = clamp(zp + ((acc_j * M_j + 2**(s_j-1)) >> s_j), zp if relu else -128, 127)``
     with ``acc_j = bias_j + sum_i W_ji * x_i`` (:func:`sw.spec.golden.dense`). The vector
-    travels in the ``features`` field of :func:`hw.gateware.layouts.features_layout`;
+    travels in the ``codes`` field of :func:`hw.gateware.layouts.codes_layout`;
     ``warm`` rides along. With ``argmax`` (the last layer), the output is
     :func:`hw.gateware.layouts.signal_layout`: the vector as ``raw`` and its
     :func:`hw.gateware.argmax.first_maximum` as ``signal``, decided in the last stage.
 
+    The interface of two designs, as :class:`amaranth.lib.fifo.FIFOInterface` is of the
+    FIFOs: :class:`ParallelDense` (every MAC in logic, a vector per cycle) and
+    :class:`FoldedDense` (``lanes`` MAC lanes stepping through a weight ROM);
+    :func:`dense_layer` picks one for a lane count. Both have the members and attributes
+    below.
+
     The accumulator is exactly as wide as :func:`accumulator_range` (never wraps).
 
-    Fully parallel (``multipliers`` = ``None`` or ``inputs * outputs``): every weight is a
-    constant folded into logic as canonical-signed-digit shifted adds (binary weights: one add
-    or subtract), summed by an adder tree (like signs paired first, so a tree has few
-    subtractions) registered every :data:`LEVELS_PER_STAGE` levels. No ROM here: a ROM read
-    would add a cycle and every word is needed on every cycle anyway. One vector per cycle
-    (``ii = 1``). Then the requantization:
+    Flow control: the whole pipeline advances on cycles where the output register is empty
+    or being read (``~o.valid | o.ready``), so a stall loses, duplicates or reorders nothing;
+    latency is counted from the input handshake to ``o.valid`` with ``o.ready`` high.
+
+    Parameters
+    ----------
+    layer : sw.spec.artifact.QuantizedLayer
+    argmax : bool
+        Also decide the signal (the model's last layer).
+
+    Members
+    -------
+    i : In(stream.Signature(codes_layout(inputs)))
+    o : Out(stream.Signature(codes_layout(outputs) or signal_layout(outputs)))
+
+    Attributes
+    ----------
+    lanes : int
+        MAC lanes: ``inputs * outputs`` when fully parallel.
+    latency : int
+        Cycles from the input handshake to ``o.valid`` (``o.ready`` high).
+    ii : int
+        Cycles between vectors accepted back to back.
+    """
+
+    def __init__(self, layer: QuantizedLayer, *, argmax: bool = False):
+        self._layer = layer
+        self._argmax = argmax
+        self._acc_range = accumulator_range(layer)
+        self._acc_bits = Shape.cast(self._acc_range).width
+        output = signal_layout if argmax else codes_layout
+        super().__init__({
+            "i": In(stream.Signature(codes_layout(layer.inputs))),
+            "o": Out(stream.Signature(output(layer.outputs))),
+        })
+
+    @property
+    def _shift_requantization(self) -> bool:
+        """Whether every multiplier is a power of two, so that the requantization is a shift
+        (:func:`shift_requantization`)."""
+        return all(power_of_two_exponent(M) is not None for M in self._layer.multiplier)
+
+    @property
+    def _split(self) -> bool:
+        return self._acc_bits > DSP_BITS
+
+    def _stage(self, m, advance, values, name, *, reset_less=False):
+        """Register ``values`` (a list) on ``advance``; return the registers. Data beside
+        a valid bit needs no reset (``reset_less``, see :func:`hw.gateware.layouts.payload_register`)."""
+        registers = []
+        for k, value in enumerate(values):
+            register = Signal(value.shape(), name=f"{name}_{k}", reset_less=reset_less)
+            with m.If(advance):
+                m.d.sync += register.eq(value)
+            registers.append(register)
+        return registers
+
+    def _payload(self, payload, codes, warm) -> list:
+        """Statements that put ``codes`` and ``warm`` in the output payload, with the
+        argmax (:func:`hw.gateware.argmax.first_maximum`) when the layer decides it."""
+        if not self._argmax:
+            return [payload.warm.eq(warm), *(payload.codes[j].eq(y)
+                                             for j, y in enumerate(codes))]
+        return [payload.warm.eq(warm), payload.signal.eq(first_maximum(codes)),
+                *(payload.raw[j].eq(y) for j, y in enumerate(codes))]
+
+
+class ParallelDense(Dense):
+    """The fully parallel :class:`Dense`: every weight is a constant folded into logic as
+    canonical-signed-digit shifted adds (binary weights: one add or subtract), summed by an
+    adder tree (like signs paired first, so a tree has few subtractions) registered every
+    :data:`LEVELS_PER_STAGE` levels. No ROM here: a ROM read would add a cycle and every
+    word is needed on every cycle anyway. One vector per cycle (``ii = 1``),
+    ``lanes = inputs * outputs``. Then the requantization:
 
     * every ``M_j`` a power of two (the default quantization scheme's models): a shift.
       The bias, the rounding and the zero-point are one constant of the tree
@@ -215,74 +302,24 @@ class Dense(wiring.Component):
       the last stage rounds, shifts, adds the zero-point and clamps. Latency ``tree stages
       + multiply stages``.
 
-    Folded (``multipliers`` = ``P``, a divisor of ``outputs``): ``P`` MAC lanes (8x8 multipliers
-    for INT8, 8x4 for INT4, add/subtract for binary) step through the ``inputs * outputs / P``
-    weight words of a ROM, lane ``l`` computing output ``g * P + l`` in group ``g``. The
-    weight ROM holds one word per step, ``P`` unpacked weight codes side by side (binary:
-    bit 1 is +1); a second ROM holds per group and lane the bias, ``M`` and ``s - 1``. Each
-    lane has its own requantization multiplier (DSP, see :data:`DSP_BITS`) and variable
-    shifter, pipelined behind the MAC. ``ii = inputs * outputs / P`` cycles, latency
-    ``ii + 3 + requantization stages`` cycles, one more with the argmax (decided from the
-    registered vector).
-
-    Flow control: the whole pipeline advances on cycles where the output register is empty
-    or being read (``~o.valid | o.ready``), so a stall loses, duplicates or reorders nothing;
-    latency is counted from the input handshake to ``o.valid`` with ``o.ready`` high.
-
-    Parameters
-    ----------
-    layer : sw.spec.artifact.QuantizedLayer
-    multipliers : int or None
-        MAC lanes; ``None`` for fully parallel.
-    argmax : bool
-        Also decide the signal (the model's last layer).
-
-    Members
-    -------
-    i : In(stream.Signature(features_layout(inputs)))
-    o : Out(stream.Signature(features_layout(outputs) or signal_layout(outputs)))
+    Parameters and members: those of :class:`Dense`.
     """
 
-    def __init__(self, layer: QuantizedLayer, multipliers: int | None = None, *,
-                 argmax: bool = False):
-        self._layer = layer
-        self._lanes = mac_lanes(layer, multipliers)
-        self._parallel = self._lanes == layer.inputs * layer.outputs
-        self._argmax = argmax
-        self._acc_range = accumulator_range(layer)
-        self._acc_bits = Shape.cast(self._acc_range).width
-        output = signal_layout if argmax else features_layout
-        super().__init__({
-            "i": In(stream.Signature(features_layout(layer.inputs))),
-            "o": Out(stream.Signature(output(layer.outputs))),
-        })
-
     @property
-    def multipliers(self) -> int:
-        return self._lanes
+    def lanes(self) -> int:
+        return self._layer.inputs * self._layer.outputs
 
     @property
     def ii(self) -> int:
-        """Cycles between vectors accepted back to back."""
-        layer = self._layer
-        return 1 if self._parallel else layer.inputs * layer.outputs // self._lanes
+        return 1
 
     @property
     def latency(self) -> int:
-        """Cycles from the input handshake to ``o.valid`` (``o.ready`` high)."""
-        if self._parallel and self._shift_requantization:
+        if self._shift_requantization:
             return len(self.schedule)
-        if self._parallel:   # dot product, then multiply by M and round + clamp
-            requantization = 2 if self._dsp_requantization else len(self._requant_levels)
-            return len(self._tree_levels) + requantization
-        # ..., multiply (+ add), round (then the argmax)
-        return self.ii + FOLDED_STAGES + 2 + self._split + self._argmax
-
-    @property
-    def _shift_requantization(self) -> bool:
-        """Whether every multiplier is a power of two, so that the requantization is a shift
-        (:func:`shift_requantization`)."""
-        return all(power_of_two_exponent(M) is not None for M in self._layer.multiplier)
+        # dot product, then multiply by M and round + clamp
+        requantization = 2 if self._dsp_requantization else len(self._requant_levels)
+        return len(self._tree_levels) + requantization
 
     @property
     def schedule(self) -> list[list[str]]:
@@ -299,26 +336,6 @@ class Dense(wiring.Component):
         at most :data:`TABLE_BITS` wider than the DSP's unsigned :data:`SPLIT_BITS`, as in
         both layers of the default model."""
         return self._acc_bits <= SPLIT_BITS + TABLE_BITS
-
-    @property
-    def _split(self) -> bool:
-        return self._acc_bits > DSP_BITS
-
-    def _requantization_multiply(self, m, advance, accumulators, multipliers, passengers):
-        """``acc * M`` per lane, registered (in one or two stages, see :data:`DSP_BITS`);
-        ``passengers`` (a list of values) are delayed alongside. Returns both."""
-        if not self._split:
-            products = self._stage(m, advance, [a * mul for a, mul in
-                                                zip(accumulators, multipliers)], "product")
-            return products, self._stage(m, advance, passengers, "product_passengers")
-        low = self._stage(m, advance, [a[:SPLIT_BITS] * mul for a, mul in
-                                       zip(accumulators, multipliers)], "product_low")
-        high = self._stage(m, advance, [a[SPLIT_BITS:].as_signed() * mul for a, mul in
-                                        zip(accumulators, multipliers)], "product_high")
-        passengers = self._stage(m, advance, passengers, "product_passengers")
-        products = self._stage(m, advance, [(h << SPLIT_BITS) + l for l, h in zip(low, high)],
-                               "product")
-        return products, self._stage(m, advance, passengers, "sum_passengers")
 
     def _terms(self, j: int) -> list[tuple[int, int, int]]:
         """``(input, sign, shift)`` of every shifted add of output ``j``'s dot product."""
@@ -343,24 +360,11 @@ class Dense(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         advance = ~self.o.valid | self.o.ready
-        if self._parallel and self._shift_requantization:
+        if self._shift_requantization:
             self._elaborate_shift(m, advance)
-        elif self._parallel:
-            self._elaborate_parallel(m, advance, platform)
         else:
-            self._elaborate_folded(m, advance)
+            self._elaborate_multiply(m, advance, platform)
         return m
-
-    def _stage(self, m, advance, values, name, *, reset_less=False):
-        """Register ``values`` (a list) on ``advance``; return the registers. Data beside
-        a valid bit needs no reset (``reset_less``, see :func:`hw.gateware.layouts.payload_register`)."""
-        registers = []
-        for k, value in enumerate(values):
-            register = Signal(value.shape(), name=f"{name}_{k}", reset_less=reset_less)
-            with m.If(advance):
-                m.d.sync += register.eq(value)
-            registers.append(register)
-        return registers
 
     def _adder_tree(self, m, advance, sums, level_plan, passengers, name):
         """Per output, the sum of its ``(negative, value)`` terms by a tree of adders,
@@ -375,7 +379,7 @@ class Dense(wiring.Component):
     def _sums(self, constants, term_shifts) -> list[list]:
         """Per output ``j``, the ``(negative, value)`` terms of its dot product (shifted
         ``term_shifts[j]`` more) and the constant ``constants[j]``."""
-        x = self.i.payload.features
+        x = self.i.payload.codes
         sums = []
         for j, (constant, term_shift) in enumerate(zip(constants, term_shifts)):
             terms = [(constant < 0, Const(abs(constant)))] if constant else []
@@ -427,7 +431,7 @@ class Dense(wiring.Component):
                     reset_less=True)))
                 for j, terms in enumerate(sums)]
 
-    def _elaborate_parallel(self, m, advance, platform):
+    def _elaborate_multiply(self, m, advance, platform):
         layer = self._layer
         m.d.comb += self.i.ready.eq(advance)
         sums = self._sums([int(b) for b in layer.bias], [0] * layer.outputs)
@@ -448,20 +452,11 @@ class Dense(wiring.Component):
             requantize(product, int(layer.shift[j]) - 1, layer.output_zero_point,
                        layer.output_min) for j, product in enumerate(products)])
 
-    def _output(self, m, advance, valid, warm, features):
+    def _output(self, m, advance, valid, warm, codes):
         """The output register of the parallel layer (:func:`hw.gateware.layouts.payload_register`)."""
         payload = payload_register(m, self.o)
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(valid), *self._payload(payload, features, warm)]
-
-    def _payload(self, payload, features, warm) -> list:
-        """Statements that put ``features`` and ``warm`` in the output payload, with the
-        argmax (:func:`hw.gateware.argmax.first_maximum`) when the layer decides it."""
-        if not self._argmax:
-            return [payload.warm.eq(warm), *(payload.features[j].eq(y)
-                                             for j, y in enumerate(features))]
-        return [payload.warm.eq(warm), payload.signal.eq(first_maximum(features)),
-                *(payload.raw[j].eq(y) for j, y in enumerate(features))]
+            m.d.sync += [self.o.valid.eq(valid), *self._payload(payload, codes, warm)]
 
     def _requantize_in_dsps(self, m, advance, platform, accumulators, valid, warm):
         """Two stages: ``low * M`` in a DSP, registered beside a constant chosen by the
@@ -508,7 +503,68 @@ class Dense(wiring.Component):
         (warm,) = self._stage(m, advance, [warm], "product_warm", reset_less=True)
         self._output(m, advance, valid, warm, outputs)
 
-    def _elaborate_folded(self, m, advance):
+
+class FoldedDense(Dense):
+    """The folded :class:`Dense`: ``lanes = P`` MAC lanes (``P`` a divisor of ``outputs``;
+    8x8 multipliers for INT8, 8x4 for INT4, add/subtract for binary) step through the
+    ``inputs * outputs / P`` weight words of a ROM, lane ``l`` computing output
+    ``g * P + l`` in group ``g``. The weight ROM holds one word per step, ``P`` unpacked
+    weight codes side by side (binary: bit 1 is +1); a second ROM holds per group and lane
+    the bias, ``M`` and ``s - 1``. Each lane has its own requantization multiplier (DSP,
+    see :data:`DSP_BITS`) and variable shifter, pipelined behind the MAC.
+    ``ii = inputs * outputs / P`` cycles, latency ``ii + 3 + requantization stages``
+    cycles, one more with the argmax (decided from the registered vector).
+
+    Parameters
+    ----------
+    layer : sw.spec.artifact.QuantizedLayer
+    lanes : int
+        MAC lanes, a divisor of the layer's outputs.
+    argmax : bool
+        Also decide the signal (the model's last layer).
+
+    Members: those of :class:`Dense`.
+    """
+
+    def __init__(self, layer: QuantizedLayer, lanes: int, *, argmax: bool = False):
+        if check_lanes(layer, lanes) > layer.outputs:
+            raise ValueError(f"lanes={lanes} for a {layer.inputs}->{layer.outputs} layer: a "
+                             f"folded layer has at most one lane per output")
+        self._lanes = int(lanes)
+        super().__init__(layer, argmax=argmax)
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def ii(self) -> int:
+        return self._layer.inputs * self._layer.outputs // self._lanes
+
+    @property
+    def latency(self) -> int:
+        # ..., multiply (+ add), round (then the argmax)
+        return self.ii + FOLDED_STAGES + 2 + self._split + self._argmax
+
+    def _requantization_multiply(self, m, advance, accumulators, multipliers, passengers):
+        """``acc * M`` per lane, registered (in one or two stages, see :data:`DSP_BITS`);
+        ``passengers`` (a list of values) are delayed alongside. Returns both."""
+        if not self._split:
+            products = self._stage(m, advance, [a * mul for a, mul in
+                                                zip(accumulators, multipliers)], "product")
+            return products, self._stage(m, advance, passengers, "product_passengers")
+        low = self._stage(m, advance, [a[:SPLIT_BITS] * mul for a, mul in
+                                       zip(accumulators, multipliers)], "product_low")
+        high = self._stage(m, advance, [a[SPLIT_BITS:].as_signed() * mul for a, mul in
+                                        zip(accumulators, multipliers)], "product_high")
+        passengers = self._stage(m, advance, passengers, "product_passengers")
+        products = self._stage(m, advance, [(h << SPLIT_BITS) + l for l, h in zip(low, high)],
+                               "product")
+        return products, self._stage(m, advance, passengers, "sum_passengers")
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = ~self.o.valid | self.o.ready
         layer, lanes = self._layer, self._lanes
         inputs, groups = layer.inputs, layer.outputs // lanes
         steps = self.ii
@@ -539,7 +595,7 @@ class Dense(wiring.Component):
         group = Signal(range(groups))
         busy = Signal()
         last_step = step == steps - 1
-        vector = Signal(features_layout(inputs))
+        vector = Signal(codes_layout(inputs))
         m.d.comb += [
             self.i.ready.eq(advance & (~busy | last_step)),
             weight_port.addr.eq(step), weight_port.en.eq(advance),
@@ -558,7 +614,7 @@ class Dense(wiring.Component):
 
         # A: operand select (ROM words arrive alongside)
         a_valid, a_x, a_first, a_last, a_group, a_final, a_warm = self._stage(m, advance, [
-            busy, Array(vector.features)[index], index == 0, index == inputs - 1, group,
+            busy, Array(vector.codes)[index], index == 0, index == inputs - 1, group,
             last_step, vector.warm], "a")
         # B: products
         if layer.weight_bits == 1:
@@ -602,3 +658,4 @@ class Dense(wiring.Component):
                         with m.Case(g):
                             m.d.sync += [collected[g * lanes + l].eq(y)
                                          for l, y in enumerate(outputs)]
+        return m

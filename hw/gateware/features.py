@@ -21,7 +21,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.gateware.divider import SerialDivider
-from hw.gateware.layouts import KLINE, features_layout, payload_register
+from hw.gateware.layouts import KLINE, codes_layout, payload_register
 from hw.gateware.quotient import DivisorMultiples, FeatureQuotient
 from sw.spec.features import CANDLE, FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
 from sw.spec.klines import WORD_BITS
@@ -187,10 +187,45 @@ class History:
 
 
 class FeatureExtractor(wiring.Component):
-    """Integer features of each kline (:mod:`sw.spec.features`), bit-exact, with backpressure.
+    """Integer features of each kline (:mod:`sw.spec.features`), bit-exact, with backpressure:
+    a kline in, its INT8 feature codes out in the ``codes`` field of
+    :func:`hw.gateware.layouts.codes_layout`, with ``warm`` (every feature had its full
+    history).
 
-    Parallel (default): no divider. Every denominator is known before its kline arrives,
-    so its multiples are prepared while the kline before it is taken
+    The interface of two designs, as :class:`amaranth.lib.fifo.FIFOInterface` is of the
+    FIFOs: :class:`ParallelFeatureExtractor` (a kline every cycle, no divider) and
+    :class:`FoldedFeatureExtractor` (one serial divider shared by all features, the
+    smallest). Both have the members and attributes below.
+
+    Parameters
+    ----------
+    spec : sw.spec.features.FeatureSpec
+
+    Members
+    -------
+    i : In(stream.Signature(hw.gateware.layouts.KLINE))
+    o : Out(stream.Signature(hw.gateware.layouts.codes_layout(len(spec.names))))
+
+    Attributes
+    ----------
+    latency : int
+        Cycles from the input handshake to ``o.valid`` (with ``o.ready`` held high).
+    ii : int
+        Cycles between accepted klines at full rate.
+    """
+
+    def __init__(self, spec: FeatureSpec):
+        self._spec = spec
+        self._window_bits = WORD_BITS + spec.volume_window.bit_length() - 1
+        super().__init__({
+            "i": In(stream.Signature(KLINE)),
+            "o": Out(stream.Signature(codes_layout(len(spec.names)))),
+        })
+
+
+class ParallelFeatureExtractor(FeatureExtractor):
+    """The parallel :class:`FeatureExtractor`: no divider. Every denominator is known before
+    its kline arrives, so its multiples are prepared while the kline before it is taken
     (:class:`hw.gateware.quotient.DivisorMultiples`, one per denominator); each feature
     then takes two stages of compares (:class:`hw.gateware.quotient.FeatureQuotient`) and
     its code enters the output register: ``latency = 3`` cycles after the input handshake,
@@ -199,65 +234,18 @@ class FeatureExtractor(wiring.Component):
     compares). It needs valid klines (:data:`NON_NEGATIVE`). The whole pipeline stalls
     while the output is valid and not ready.
 
-    Folded (``folded=True``): one serial divider shared by all features, one dividend bit
-    per cycle, for the smallest area (one subtractor for ``|num|``, one for the division).
-    Each feature takes ``5 + N + shift`` cycles (select, operands, start, ``N + shift + 1``
-    division steps, result write), with ``N`` the divider's dividend width, the same for
-    every feature: 32, or ``32 + log2 W`` when the spec has ``volume``. So
-    ``latency = ii = 1 + sum over features of (5 + N + shift)``: 376 for the default
-    ``FeatureSpec()`` (7 features, ``N = 36``, shifts summing to 88), and the next kline is
-    accepted in the cycle the result is handed over.
-
-    Parameters
-    ----------
-    spec : sw.spec.features.FeatureSpec
-    folded : bool
-
-    Members
-    -------
-    i : In(stream.Signature(hw.gateware.layouts.KLINE))
-    o : Out(stream.Signature(hw.gateware.layouts.features_layout(len(spec.names))))
+    Parameters and members: those of :class:`FeatureExtractor`.
     """
-
-    def __init__(self, spec: FeatureSpec, *, folded: bool = False):
-        self._spec = spec
-        self._folded = folded
-        self._window_bits = WORD_BITS + spec.volume_window.bit_length() - 1
-        super().__init__({
-            "i": In(stream.Signature(KLINE)),
-            "o": Out(stream.Signature(features_layout(len(spec.names)))),
-        })
-
-    def _serial_cycles(self, name, shift) -> int:
-        """Folded: select and operand cycles, start cycle, division, result write of one
-        feature."""
-        return 2 + 1 + self._serial_width() + shift + 1 + 1
-
-    def _serial_width(self) -> int:
-        """Folded: the serial divider's dividend and divisor width, the widest feature's
-        (``|num|`` and ``den`` of a feature are equally wide: the window sum's for
-        ``volume``, a kline word's for the others)."""
-        return max(self._window_bits if name == "volume" else WORD_BITS
-                   for name in self._spec.names)
 
     @property
     def latency(self) -> int:
-        """Cycles from the input handshake to ``o.valid`` (with ``o.ready`` held high)."""
-        if self._folded:
-            return 1 + sum(self._serial_cycles(name, shift)
-                           for name, shift in zip(self._spec.names, self._spec.shifts))
         return FeatureQuotient.latency + 1
 
     @property
     def ii(self) -> int:
-        """Cycles between accepted klines at full rate (folded: the next kline is taken
-        in the cycle its predecessor's result is handed over)."""
-        return self.latency if self._folded else 1
+        return 1
 
     def elaborate(self, platform):
-        return self._elaborate_folded() if self._folded else self._elaborate_parallel()
-
-    def _elaborate_parallel(self):
         m = Module()
         spec = self._spec
         advance = ~self.o.valid | self.o.ready
@@ -314,7 +302,7 @@ class FeatureExtractor(wiring.Component):
         payload = payload_register(m, self.o)
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), payload.warm.eq(warm)]
-            m.d.sync += [payload.features[index].eq(code) for index, code in enumerate(codes)]
+            m.d.sync += [payload.codes[index].eq(code) for index, code in enumerate(codes)]
         return m
 
     def _next_denominators(self, m, accept, count) -> dict:
@@ -348,7 +336,42 @@ class FeatureExtractor(wiring.Component):
             nexts["window_sum"] = running_sum
         return {key: value for key, value in nexts.items() if key in dens}
 
-    def _elaborate_folded(self):
+
+class FoldedFeatureExtractor(FeatureExtractor):
+    """The folded :class:`FeatureExtractor`: one serial divider shared by all features, one
+    dividend bit per cycle, for the smallest area (one subtractor for ``|num|``, one for the
+    division). Each feature takes ``5 + N + shift`` cycles (select, operands, start,
+    ``N + shift + 1`` division steps, result write), with ``N`` the divider's dividend
+    width, the same for every feature: 32, or ``32 + log2 W`` when the spec has ``volume``.
+    So ``latency = ii = 1 + sum over features of (5 + N + shift)``: 376 for the default
+    ``FeatureSpec()`` (7 features, ``N = 36``, shifts summing to 88), and the next kline is
+    accepted in the cycle the result is handed over.
+
+    Parameters and members: those of :class:`FeatureExtractor`.
+    """
+
+    def _serial_cycles(self, name, shift) -> int:
+        """Select and operand cycles, start cycle, division, result write of one feature."""
+        return 2 + 1 + self._serial_width() + shift + 1 + 1
+
+    def _serial_width(self) -> int:
+        """The serial divider's dividend and divisor width, the widest feature's
+        (``|num|`` and ``den`` of a feature are equally wide: the window sum's for
+        ``volume``, a kline word's for the others)."""
+        return max(self._window_bits if name == "volume" else WORD_BITS
+                   for name in self._spec.names)
+
+    @property
+    def latency(self) -> int:
+        return 1 + sum(self._serial_cycles(name, shift)
+                       for name, shift in zip(self._spec.names, self._spec.shifts))
+
+    @property
+    def ii(self) -> int:
+        """The next kline is taken in the cycle its predecessor's result is handed over."""
+        return self.latency
+
+    def elaborate(self, platform):
         m = Module()
         spec = self._spec
         names = spec.names
@@ -404,7 +427,7 @@ class FeatureExtractor(wiring.Component):
                     with m.Switch(index):
                         for position in range(len(names)):
                             with m.Case(position):
-                                m.d.sync += self.o.payload.features[position].eq(code)
+                                m.d.sync += self.o.payload.codes[position].eq(code)
                     m.next = "Select"
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == len(names) - 1):

@@ -26,9 +26,10 @@ def signal_layout(classes: int) -> data.StructLayout:
     })
 
 
-def features_layout(count: int) -> data.StructLayout:
-    """The feature extractor's output: INT8 feature codes, and ``warm`` passed along."""
-    return data.StructLayout({"features": data.ArrayLayout(signed(8), count), "warm": 1})
+def codes_layout(count: int) -> data.StructLayout:
+    """The INT8 vector between the core's stages: the feature extractor's feature codes,
+    then each layer's outputs, and ``warm`` passed along."""
+    return data.StructLayout({"codes": data.ArrayLayout(signed(8), count), "warm": 1})
 
 
 def payload_register(m: Module, o):

@@ -6,8 +6,8 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.dense import Dense, mac_lanes
-from hw.gateware.layouts import features_layout, signal_layout
+from hw.gateware.dense import check_lanes, dense_layer
+from hw.gateware.layouts import codes_layout, signal_layout
 from sw.spec.artifact import QuantizedModel
 
 
@@ -20,20 +20,19 @@ def in_series(m: Module, source, stages: list, sink):
     wiring.connect(m, source, sink)
 
 
-def check_multipliers(model: QuantizedModel, multipliers) -> tuple:
+def lanes_per_layer(model: QuantizedModel, lanes) -> tuple:
     """MAC lanes per layer (``None``: all fully parallel), checked before any hardware is
-    made; a ValueError naming the layer otherwise."""
+    made (:func:`hw.gateware.dense.check_lanes`); a ValueError naming the layer otherwise."""
     layers = model.layers
-    multipliers = (None,) * len(layers) if multipliers is None else tuple(multipliers)
-    if len(multipliers) != len(layers):
-        raise ValueError(f"multipliers: {len(multipliers)} values for a model of "
-                         f"{len(layers)} layers")
-    for index, (layer, lanes) in enumerate(zip(layers, multipliers)):
+    lanes = (None,) * len(layers) if lanes is None else tuple(lanes)
+    if len(lanes) != len(layers):
+        raise ValueError(f"lanes: {len(lanes)} values for a model of {len(layers)} layers")
+    for index, (layer, count) in enumerate(zip(layers, lanes)):
         try:
-            mac_lanes(layer, lanes)
+            check_lanes(layer, count)
         except ValueError as error:
             raise ValueError(f"layer {index}: {error}") from None
-    return multipliers
+    return lanes
 
 
 class MLP(wiring.Component):
@@ -48,25 +47,26 @@ class MLP(wiring.Component):
     Parameters
     ----------
     model : sw.spec.artifact.QuantizedModel
-    multipliers : tuple of (int or None), optional
-        MAC lanes per layer (:class:`hw.gateware.dense.Dense`); ``None`` (default) fully parallel.
+    lanes : tuple of (int or None), optional
+        MAC lanes per layer (:func:`hw.gateware.dense.dense_layer`); ``None`` (default) fully
+        parallel.
     argmax : bool
 
     Members
     -------
-    i : In(stream.Signature(features_layout(features)))
-    o : Out(stream.Signature(features_layout(classes) or signal_layout(classes)))
+    i : In(stream.Signature(codes_layout(features)))
+    o : Out(stream.Signature(codes_layout(classes) or signal_layout(classes)))
     """
 
-    def __init__(self, model: QuantizedModel, multipliers=None, *, argmax: bool = False):
+    def __init__(self, model: QuantizedModel, lanes=None, *, argmax: bool = False):
         layers = model.layers
-        multipliers = check_multipliers(model, multipliers)
+        lanes = lanes_per_layer(model, lanes)
         last = len(layers) - 1
-        self.layers = [Dense(layer, lanes, argmax=argmax and index == last)
-                       for index, (layer, lanes) in enumerate(zip(layers, multipliers))]
-        output = signal_layout if argmax else features_layout
+        self.layers = [dense_layer(layer, count, argmax=argmax and index == last)
+                       for index, (layer, count) in enumerate(zip(layers, lanes))]
+        output = signal_layout if argmax else codes_layout
         super().__init__({
-            "i": In(stream.Signature(features_layout(layers[0].inputs))),
+            "i": In(stream.Signature(codes_layout(layers[0].inputs))),
             "o": Out(stream.Signature(output(layers[-1].outputs))),
         })
 

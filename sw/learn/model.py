@@ -15,7 +15,7 @@ the last training kline ``t``, and kline ``t + 1``, which the training labels re
 ``t + 1`` comes before the validation part or is its first kline, so no later kline takes
 part in the calibration.
 
-The network (:class:`MLP`) is ReLU hidden layers and a linear output trained with softmax
+The network (:class:`FloatMLP`) is ReLU hidden layers and a linear output trained with softmax
 cross-entropy, Adam or SGD with momentum, on shuffled mini-batches, deterministic for a
 seed. A *quantizer* (see :mod:`sw.learn.quant`) can be plugged into the forward pass: it replaces
 the input, the weights and the activations by their fake-quantized values and supplies the
@@ -134,7 +134,7 @@ def class_weights(y: np.ndarray, classes: int = len(CLASSES)) -> np.ndarray:
     return len(y) / (classes * np.maximum(counts, 1))
 
 
-class MLP:
+class FloatMLP:
     """Dense layers ``[outputs, inputs]`` with ReLU between them and a linear output."""
 
     def __init__(self, weights: list, biases: list):
@@ -142,7 +142,7 @@ class MLP:
         self.biases = [np.asarray(b, dtype=float) for b in biases]
 
     @classmethod
-    def init(cls, sizes, seed: int = 0) -> "MLP":
+    def init(cls, sizes, seed: int = 0) -> "FloatMLP":
         """He-normal weights, zero biases."""
         rng = np.random.default_rng(seed)
         weights = [rng.normal(0, np.sqrt(2 / n_in), (n_out, n_in))
@@ -153,7 +153,7 @@ class MLP:
     def sizes(self) -> list:
         return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
 
-    def copy(self) -> "MLP":
+    def copy(self) -> "FloatMLP":
         return copy.deepcopy(self)
 
     def forward(self, x: np.ndarray, quantizer=None, cache: list | None = None) -> np.ndarray:
@@ -247,7 +247,7 @@ class SGD:
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 
-def fit(model: MLP, x, y, *, x_val=None, y_val=None, epochs=20, batch_size=256,
+def fit(model: FloatMLP, x, y, *, x_val=None, y_val=None, epochs=20, batch_size=256,
         optimizer="adam", lr=None, cosine=False, weighted=False, soft=None, quantizer=None,
         score=None, seed=0, progress=True, name="fp32") -> list:
     """Train ``model`` in place; return the per-epoch history.

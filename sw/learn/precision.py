@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.learn.model import MLP
+from sw.learn.model import FloatMLP
 from sw.learn.quant import (
     Float16,
     Scheme,
@@ -51,7 +51,7 @@ SCHEMES = (
 LATENCY_CALLS = 300
 
 
-def flat_weights(model: MLP) -> np.ndarray:
+def flat_weights(model: FloatMLP) -> np.ndarray:
     return np.concatenate([w.ravel() for w in model.weights])
 
 
@@ -76,7 +76,7 @@ def entry(name, weight_bits, weight_bytes, snr, logits, signal, reference, y, la
 
 
 class Reference:
-    def __init__(self, model: MLP, x: np.ndarray):
+    def __init__(self, model: FloatMLP, x: np.ndarray):
         self.logits = model.forward(x)
         self.signal = np.argmax(self.logits, axis=1)
 

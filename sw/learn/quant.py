@@ -12,10 +12,11 @@ The project's scheme (:class:`Scheme`) is: INT8 input codes with scale 1/127 (th
 spec), weights symmetric INT8/INT4 per channel or binary (``sign(w) * mean|w|`` per channel),
 biases INT32 at scale ``s_in * s_w``, activations asymmetric INT8 per tensor, static (ranges
 calibrated once) or dynamic (ranges of each batch, software only). :class:`FakeQuant` plugs
-into :meth:`sw.learn.model.MLP.forward` and simulates that arithmetic in float; its backward is the
-straight-through estimator (gradient 1 inside the clipping range, 0 outside), which is
-quantization-aware training (:func:`qat`). :func:`to_integer_model` turns the same numbers
-into the integer artifact that :mod:`sw.spec.golden` and the hardware run.
+into :meth:`sw.learn.model.FloatMLP.forward` and simulates that arithmetic in float; its
+backward is the straight-through estimator (gradient 1 inside the clipping range, 0
+outside), which is quantization-aware training (:func:`qat`). :func:`to_integer_model`
+turns the same numbers into the integer artifact that :mod:`sw.spec.golden` and the
+hardware run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sw.learn.model import CLASSES, MLP, fit, softmax
+from sw.learn.model import CLASSES, FloatMLP, fit, softmax
 from sw.spec import packing
 from sw.spec.artifact import (
     MAX_REQUANT_SHIFT,
@@ -213,8 +214,8 @@ class Scheme:
 
 
 class FakeQuant:
-    """The quantizer :meth:`sw.learn.model.MLP.forward` calls: float simulation of the integer
-    model, with straight-through-estimator masks for training.
+    """The quantizer :meth:`sw.learn.model.FloatMLP.forward` calls: float simulation of the
+    integer model, with straight-through-estimator masks for training.
 
     ``ranges[i]`` is the calibrated ``(lo, hi)`` of layer ``i``'s output and
     ``activations[i]`` its ``(scale, zero_point)``; a hidden layer's ReLU is the clamp at
@@ -291,14 +292,14 @@ class Float16:
 
 # ---- post-training quantization and QAT --------------------------------------------------
 
-def activation_ranges(model: MLP, x: np.ndarray, scheme: Scheme) -> list:
+def activation_ranges(model: FloatMLP, x: np.ndarray, scheme: Scheme) -> list:
     """Static ``(lo, hi)`` per layer output (hidden layers after ReLU), calibrated on ``x``
     through the model with its weights quantized and its activations still float."""
     weights = [codes * scale[:, None] for codes, scale, _ in
                (quantize_weights(w, scheme.weight_bits, scheme.per_channel)
                 for w in model.weights)]
     cache = []
-    logits = MLP(weights, model.biases).forward(x, cache=cache)
+    logits = FloatMLP(weights, model.biases).forward(x, cache=cache)
     ranges = []
     for values in [entry[0] for entry in cache[1:]] + [logits]:
         lo, hi = calibrate_range(values, scheme.calibration, scheme.percentile)
@@ -306,14 +307,14 @@ def activation_ranges(model: MLP, x: np.ndarray, scheme: Scheme) -> list:
     return ranges
 
 
-def ptq(model: MLP, scheme: Scheme, x_calibration: np.ndarray) -> FakeQuant:
+def ptq(model: FloatMLP, scheme: Scheme, x_calibration: np.ndarray) -> FakeQuant:
     """Post-training quantization: weights quantized as they are, activation ranges
     calibrated on ``x_calibration``."""
     return FakeQuant(scheme, activation_ranges(model, x_calibration, scheme))
 
 
-def qat(model: MLP, scheme: Scheme, x, y, *, x_val, epochs=10, lr=3e-3, seed=0,
-        progress=True) -> tuple[MLP, FakeQuant]:
+def qat(model: FloatMLP, scheme: Scheme, x, y, *, x_val, epochs=10, lr=3e-3, seed=0,
+        progress=True) -> tuple[FloatMLP, FakeQuant]:
     """Quantization-aware training: fine-tune a copy of the FP32 ``model`` through the
     fake-quant nodes (STE) with the FP32 model's soft predictions as targets (distillation),
     static activation ranges from the PTQ calibration on ``x``, a cosine-decayed learning
@@ -326,7 +327,7 @@ def qat(model: MLP, scheme: Scheme, x, y, *, x_val, epochs=10, lr=3e-3, seed=0,
     quantizer = ptq(student, scheme, x)
     teacher_val = model.predict(x_val)
 
-    def agreement(candidate: MLP) -> float:
+    def agreement(candidate: FloatMLP) -> float:
         return float(np.mean(candidate.predict(x_val, quantizer) == teacher_val))
 
     fit(student, x, y, x_val=x_val, y_val=teacher_val, epochs=epochs, lr=lr, cosine=True,
@@ -359,7 +360,7 @@ def multiplier_shift(real) -> tuple[np.ndarray, np.ndarray]:
     return multiplier, shift
 
 
-def to_integer_model(model: MLP, quantizer: FakeQuant, spec: FeatureSpec,
+def to_integer_model(model: FloatMLP, quantizer: FakeQuant, spec: FeatureSpec,
                      classes=CLASSES, meta: dict | None = None) -> QuantizedModel:
     """The integer artifact of a fake-quantized model: weight codes, INT32 biases
     ``round(b / (s_in * s_w)) - zp_in * sum_i W_ji``, per-channel multiplier/shift of

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sw.learn.labels import DEFAULT_LABEL
-from sw.learn.model import CLASSES, MLP, Dataset, fit, prepare
+from sw.learn.model import CLASSES, FloatMLP, Dataset, fit, prepare
 from sw.learn.quant import FakeQuant, Scheme, ptq, qat, to_integer_model
 from sw.spec import golden
 from sw.spec.artifact import QuantizedModel
@@ -39,8 +39,8 @@ class Trained:
     """Everything a training run produced: the data, the FP32 model, and the exported
     scheme as float weights + fake-quant quantizer + integer artifact."""
     dataset: Dataset
-    fp32: MLP
-    weights: MLP
+    fp32: FloatMLP
+    weights: FloatMLP
     quantizer: FakeQuant
     artifact: QuantizedModel
     epochs: int
@@ -52,16 +52,16 @@ def qat_epochs(epochs: int) -> int:
 
 
 def fit_fp32(dataset: Dataset, hidden=DEFAULT_HIDDEN, seed=0, epochs=DEFAULT_EPOCHS,
-             progress=True) -> MLP:
+             progress=True) -> FloatMLP:
     x, y = dataset.part("train")
     x_val, y_val = dataset.part("val")
-    model = MLP.init([x.shape[1], *hidden, len(CLASSES)], seed)
+    model = FloatMLP.init([x.shape[1], *hidden, len(CLASSES)], seed)
     fit(model, x, y, x_val=x_val, y_val=y_val, epochs=epochs, seed=seed, progress=progress)
     return model
 
 
-def quantize_scheme(dataset: Dataset, fp32: MLP, scheme: Scheme, seed=0,
-                    epochs=DEFAULT_EPOCHS, progress=True) -> tuple[MLP, FakeQuant]:
+def quantize_scheme(dataset: Dataset, fp32: FloatMLP, scheme: Scheme, seed=0,
+                    epochs=DEFAULT_EPOCHS, progress=True) -> tuple[FloatMLP, FakeQuant]:
     """PTQ or QAT of ``fp32`` with the training split as calibration set."""
     x, y = dataset.part("train")
     if scheme.qat:

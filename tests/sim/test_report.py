@@ -48,11 +48,11 @@ def test_declared_timing_from_the_export_or_derived():
 
 
 def test_float_forward_matches_the_training_network():
-    from sw.learn.model import MLP
+    from sw.learn.model import FloatMLP
     model = random_model(np.random.default_rng(0), hidden=(8, 5))
     layers = report.float_layers(model)
     x = np.random.default_rng(1).uniform(-1, 1, (20, 7))
-    expected = MLP([w for w, _ in layers], [b for _, b in layers]).forward(x)
+    expected = FloatMLP([w for w, _ in layers], [b for _, b in layers]).forward(x)
     assert np.allclose(report.float_forward(layers, x), expected)
 
 

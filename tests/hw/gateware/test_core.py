@@ -80,7 +80,7 @@ def test_core_configs(default_model):
     assert resolve_config(default_model, (None, 3)) == (False, (None, 3))
     with pytest.raises(ValueError, match="choose one of parallel, folded"):
         resolve_config(default_model, "fast")
-    with pytest.raises(ValueError, match="layer 0: multipliers=5"):
+    with pytest.raises(ValueError, match="layer 0: lanes=5"):
         resolve_config(default_model, (5, 1))
     with pytest.raises(ValueError, match="2 layers"):
         resolve_config(default_model, (1,))

@@ -1,12 +1,18 @@
-"""hw.gateware.dense.Dense against sw.spec.golden.dense: parallel and folded, INT8/INT4/binary weights,
-requantization by a multiplier or (power-of-two multipliers) by a shift, random
+"""hw.gateware.dense (ParallelDense, FoldedDense) against sw.spec.golden.dense: INT8/INT4/binary
+weights, requantization by a multiplier or (power-of-two multipliers) by a shift, random
 backpressure, declared latency and ii measured."""
 
 import numpy as np
 import pytest
 
 from hw.gateware.arith import csd
-from hw.gateware.dense import LEVELS_PER_STAGE, Dense, clamp_thresholds, mac_lanes
+from hw.gateware.dense import (
+    LEVELS_PER_STAGE,
+    ParallelDense,
+    check_lanes,
+    clamp_thresholds,
+    dense_layer,
+)
 from sim.bench import decode
 from sw.spec import golden
 from sw.spec.artifact import random_model
@@ -36,8 +42,8 @@ def random_inputs(seed, count, inputs):
     return np.where(edge, rng.choice([-128, 127], size=(count, inputs)), x)
 
 
-def check(layer, multipliers, x, **options):
-    dut = Dense(layer, multipliers)
+def check(layer, lanes, x, **options):
+    dut = dense_layer(layer, lanes)
     warm = np.arange(len(x)) % 3 == 1
     run = simulate(dut, [pack_vector(row, w) for row, w in zip(x, warm)], **options)
     got = [unpack_vector(value, layer.outputs) for value in run.outputs]
@@ -55,10 +61,10 @@ def test_csd_digits():
 
 
 @pytest.mark.parametrize("weight_bits", [8, 4, 1])
-@pytest.mark.parametrize("multipliers", [None, 1, 2])
-def test_dense_matches_golden(weight_bits, multipliers):
+@pytest.mark.parametrize("lanes", [None, 1, 2])
+def test_dense_matches_golden(weight_bits, lanes):
     layer = random_layer(weight_bits, 5, 4, weight_bits)
-    check(layer, multipliers, random_inputs(1, 40, 5), in_gaps=0.3, out_gaps=0.4, seed=2)
+    check(layer, lanes, random_inputs(1, 40, 5), in_gaps=0.3, out_gaps=0.4, seed=2)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -67,9 +73,9 @@ def test_dense_random_configurations(seed):
     inputs, outputs = int(rng.integers(1, 12)), int(rng.integers(1, 9))
     weight_bits = int(rng.choice([8, 4, 1]))
     divisors = [d for d in range(1, outputs + 1) if outputs % d == 0]
-    multipliers = [None, int(rng.choice(divisors))][seed % 2]
+    lanes = [None, int(rng.choice(divisors))][seed % 2]
     layer = random_layer(seed, inputs, outputs, weight_bits, relu=bool(seed % 3))
-    check(layer, multipliers, random_inputs(seed, 30, inputs), in_gaps=0.2, out_gaps=0.5,
+    check(layer, lanes, random_inputs(seed, 30, inputs), in_gaps=0.2, out_gaps=0.5,
           seed=seed)
 
 
@@ -81,8 +87,8 @@ def test_dense_requantization_extremes():
     layer.multiplier[:] = [2 ** 15 - 1, 2 ** 15 - 1, 0, 1, 2 ** 15 - 1, 3]
     layer.bias[:] = [-2 ** 30, 2 ** 30, 5, -7, 0, 1]
     x = random_inputs(3, 60, 6)
-    for multipliers in (None, 3):
-        check(layer, multipliers, x, out_gaps=0.3)
+    for lanes in (None, 3):
+        check(layer, lanes, x, out_gaps=0.3)
 
 
 @pytest.mark.parametrize("multiplier, shift, zero_point, output_min", [
@@ -132,14 +138,14 @@ def test_dense_shift_requantization(weight_bits, relu, seed):
     x = random_inputs(seed, 60, 6)
     y = golden.dense(layer, x)
     assert (y == 127).any() and (y == layer.output_min).any() and len(np.unique(y)) > 20
-    for multipliers in (None, 5):
-        dut, run = check(layer, multipliers, x, in_gaps=0.3, out_gaps=0.4, seed=seed)
+    for lanes in (None, 5):
+        dut, run = check(layer, lanes, x, in_gaps=0.3, out_gaps=0.4, seed=seed)
         assert dut._shift_requantization
     dut, run = check(layer, None, x[:6], isolated=True)
     assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [dut.latency] * 6
     assert all(len(levels) <= LEVELS_PER_STAGE for levels in dut.schedule)
     assert dut.schedule[-1][-1] == "clamp"
-    with_argmax = Dense(layer, argmax=True)
+    with_argmax = ParallelDense(layer, argmax=True)
     assert with_argmax.schedule[-1][-1] == "argmax"
     signals, codes, _ = decode(simulate(with_argmax, [pack_vector(row, 0) for row in x],
                                         out_gaps=0.3).outputs, layer.outputs)
@@ -147,9 +153,9 @@ def test_dense_shift_requantization(weight_bits, relu, seed):
 
 
 @pytest.mark.parametrize("wide", [False, True])
-@pytest.mark.parametrize("multipliers", [None, 1, 4])
+@pytest.mark.parametrize("lanes", [None, 1, 4])
 @pytest.mark.parametrize("shift_only", [False, True])
-def test_dense_latency_and_ii(multipliers, wide, shift_only):
+def test_dense_latency_and_ii(lanes, wide, shift_only):
     """``wide``: an accumulator over 18 bits, whose requantization multiply is split;
     ``shift_only``: power-of-two multipliers (a shift)."""
     layer = random_layer(11, 7, 8, 8)
@@ -157,30 +163,30 @@ def test_dense_latency_and_ii(multipliers, wide, shift_only):
     if shift_only:
         power_of_two(layer, 11)
     x = random_inputs(4, 12, 7)
-    dut, run = check(layer, multipliers, x, isolated=True)
+    dut, run = check(layer, lanes, x, isolated=True)
     assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [dut.latency] * len(x)
-    dut, run = check(layer, multipliers, x)
+    dut, run = check(layer, lanes, x)
     assert set(np.diff(run.in_cycles)) == {dut.ii}
     assert set(np.diff(run.out_cycles)) == {dut.ii}
-    assert dut.ii == (1 if multipliers is None else 7 * 8 // multipliers)
+    assert dut.ii == (1 if lanes is None else 7 * 8 // lanes)
 
 
 def test_dense_reset_mid_stream():
     layer = random_layer(12, 4, 4, 8)
     x = random_inputs(5, 30, 4)
-    for multipliers in (None, 2):
-        dut = Dense(layer, multipliers)
+    for lanes in (None, 2):
+        dut = dense_layer(layer, lanes)
         run = simulate(dut, [pack_vector(row, 0) for row in x], reset_at=11, out_gaps=0.3)
         got = [unpack_vector(value, 4)[0] for value in run.after_reset]
         assert got == [tuple(map(int, row)) for row in golden.dense(layer, x[11:])]
 
 
-@pytest.mark.parametrize("multipliers, reason", [
+@pytest.mark.parametrize("lanes, reason", [
     (0, "divisor of its 6 outputs"), (4, "divisor"), (7, "divisor"), (31, "30 \\(fully"),
     (2.5, "integer")])
-def test_dense_bad_multipliers(multipliers, reason):
+def test_dense_bad_lanes(lanes, reason):
     with pytest.raises(ValueError, match=reason):
-        mac_lanes(random_layer(1, 5, 6, 8), multipliers)
+        check_lanes(random_layer(1, 5, 6, 8), lanes)
 
 
 def test_dense_requantization_on_ecp5_uses_the_dsp_output_register():
@@ -193,7 +199,8 @@ def test_dense_requantization_on_ecp5_uses_the_dsp_output_register():
         family = "ecp5"
 
     layer = random_layer(11, 7, 8, 8)
-    dsps = [fragment for fragment, *_ in Fragment.get(Dense(layer), ECP5()).subfragments
+    dsps = [fragment for fragment, *_ in
+            Fragment.get(ParallelDense(layer), ECP5()).subfragments
             if isinstance(fragment, Instance)]
     assert len(dsps) == layer.outputs
     for dsp in dsps:
@@ -206,5 +213,5 @@ def test_dense_requantization_on_ecp5_uses_the_dsp_output_register():
         assert repr(ports["CLK0"]) == "(clk sync)"
         assert repr(ports["CE0"]) == "(| (~ (sig o__valid)) (sig o__ready))"
         assert ports["SIGNEDA"].value == 1 and ports["RST0"].value == 0
-    assert [d for d in Fragment.get(Dense(layer), None).subfragments
+    assert [d for d in Fragment.get(ParallelDense(layer), None).subfragments
             if isinstance(d[0], Instance)] == []

@@ -1,4 +1,5 @@
-"""FeatureExtractor (parallel and folded) against the integer spec sw.spec.features, in amaranth.sim.
+"""ParallelFeatureExtractor and FoldedFeatureExtractor against the integer spec
+sw.spec.features, in amaranth.sim.
 
 The stream bench of :mod:`stream_sim` drives both streams (optionally with random gaps in
 valid and ready) and records every handshake, so the checks see exactly what crossed each
@@ -8,7 +9,7 @@ interface and when.
 import numpy as np
 import pytest
 
-from hw.gateware.features import FeatureExtractor
+from hw.gateware.features import FoldedFeatureExtractor, ParallelFeatureExtractor
 from sim.bench import pack_kline
 from sw.spec.features import FEATURES, FeatureSpec, features_int, warm
 from sw.spec.klines import FIELDS, INSTRUMENTS, WORD_BITS, Klines
@@ -36,7 +37,7 @@ def simulate(spec, rows, *, folded, in_gaps=0.0, out_gaps=0.0, reset_at=None, se
     ``(outputs, in_cycles, out_cycles, dut)``: decoded outputs in order, and the cycle of
     each input/output handshake. With ``reset_at`` (a one-cycle synchronous reset after
     that many input handshakes; klines in flight are lost) outputs are (before, after)."""
-    dut = FeatureExtractor(spec, folded=folded)
+    dut = (FoldedFeatureExtractor if folded else ParallelFeatureExtractor)(spec)
     run = stream.simulate(dut, [pack_kline(row) for row in rows], in_gaps=in_gaps,
                           out_gaps=out_gaps, reset_at=reset_at, seed=seed)
     count = len(spec.names)

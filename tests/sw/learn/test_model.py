@@ -5,7 +5,7 @@ import pytest
 
 from sw.learn.labels import LABELS
 from sw.learn.model import (
-    MLP,
+    FloatMLP,
     class_weights,
     fit,
     loss_and_grad,
@@ -30,7 +30,7 @@ def numeric_gradient(f, p, eps=1e-6):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_backward_matches_numeric_gradient(weighted):
     rng = np.random.default_rng(0)
-    model = MLP.init([5, 8, 6, 3], seed=1)
+    model = FloatMLP.init([5, 8, 6, 3], seed=1)
     x, y = rng.normal(size=(20, 5)), rng.integers(0, 3, 20)
     weights = np.array([0.5, 1.0, 2.0]) if weighted else None
 
@@ -55,7 +55,7 @@ def separable(seed=0, n=600):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_optimizers_learn(optimizer, capsys):
     x, y = separable()
-    model = MLP.init([4, 16, 3], seed=0)
+    model = FloatMLP.init([4, 16, 3], seed=0)
     history = fit(model, x, y, x_val=x, y_val=y, epochs=40, batch_size=32,
                   optimizer=optimizer, name="toy")
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
@@ -65,7 +65,7 @@ def test_optimizers_learn(optimizer, capsys):
 
 def test_fit_is_deterministic_for_a_seed():
     x, y = separable()
-    models = [MLP.init([4, 8, 3], seed=3) for _ in range(3)]
+    models = [FloatMLP.init([4, 8, 3], seed=3) for _ in range(3)]
     for model, seed in zip(models, (5, 5, 6)):
         fit(model, x, y, epochs=3, seed=seed, progress=False, weighted=True)
     assert all(np.array_equal(a, b) for a, b in zip(models[0].weights, models[1].weights))
@@ -84,7 +84,7 @@ def test_soft_targets_replace_labels():
     x, y = separable()
     other = (x[:, 1] > 0).astype(int) * 2          # a different rule than the labels
     soft = 0.8 * np.eye(3)[other] + 0.1
-    student = MLP.init([4, 8, 3], seed=9)
+    student = FloatMLP.init([4, 8, 3], seed=9)
     fit(student, x, y, epochs=40, batch_size=32, soft=soft, progress=False)
     assert np.mean(student.predict(x) == other) > 0.9
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sw.learn.model import MLP
+from sw.learn.model import FloatMLP
 from sw.learn.quant import (
     INPUT_SCALE,
     FakeQuant,
@@ -126,7 +126,8 @@ def test_ste_passes_gradient_inside_range_only():
     x = np.array([-1.0, -0.04, 0.0, 10.0, 25.5, 25.54, 26.0, 100.0])
     assert ste_mask(x, scale, zero_point).tolist() == [0, 1, 1, 1, 1, 1, 0, 0]
     # through the network: a weight whose output is clipped gets no gradient
-    model = MLP([np.array([[1.0], [-1.0]]), np.array([[1.0, 1.0]])], [np.zeros(2), np.zeros(1)])
+    model = FloatMLP([np.array([[1.0], [-1.0]]), np.array([[1.0, 1.0]])],
+                     [np.zeros(2), np.zeros(1)])
     quantizer = FakeQuant(Scheme(), [(0.0, 1.0), (-1.0, 1.0)])
     cache = []
     model.forward(np.array([[0.5]]), quantizer, cache)
@@ -146,7 +147,7 @@ def test_multiplier_shift_normalised():
 
 
 def random_mlp(seed, sizes=(7, 16, 3)):
-    return MLP.init(list(sizes), seed)
+    return FloatMLP.init(list(sizes), seed)
 
 
 @pytest.mark.parametrize("bits", [8, 4, 1])
