@@ -8,8 +8,8 @@ from amaranth.lib.crc import Processor, catalog
 from amaranth.lib.wiring import In, Out
 
 from hw.board.uart import UartRx, UartTx
-from hw.gateware.layouts import KLINE, signal_layout
 from hw.gateware.formal import FreeInputs, Proof, check_held
+from hw.gateware.layouts import KLINE, signal_layout
 from hw.gateware.skid import SkidBuffer
 from sw.spec.frames import SYNC, VERSION, ErrorCode, Ready, Type, encode, payload_length
 

@@ -71,7 +71,7 @@ class SignalCore(wiring.Component):
         self._config = config
         extractor = FoldedFeatureExtractor if folded else ParallelFeatureExtractor
         self.features = extractor(model.features)
-        self.mlp = MLP(model, lanes, argmax=True)
+        self.mlp = MLP(model, lanes, argmax=True, input_levels=self.features.output_levels)
         self._stages = [self.features, self.mlp]
         super().__init__({
             "i": In(stream.Signature(KLINE)),

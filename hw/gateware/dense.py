@@ -27,7 +27,7 @@ from sw.spec.artifact import MAX_REQUANT_SHIFT, MULTIPLIER_BITS, QuantizedLayer
 #: Logic levels between two pipeline registers of the fully parallel layer: an adder level
 #: (one carry chain of about 20 bits), the clamp of a shift requantization (the top bits'
 #: check and the output multiplexer) and the fused argmax each count as one.
-LEVELS_PER_STAGE = 2
+LEVELS_PER_STAGE = 3
 #: Folded layer: an accumulator up to this wide is multiplied by ``M`` in one 18x18 DSP; a
 #: wider one is split at :data:`SPLIT_BITS` into two DSP products, registered, then added
 #: in a stage of their own (a DSP and a carry chain in series are too slow).
@@ -187,15 +187,25 @@ def check_lanes(layer: QuantizedLayer, lanes: int | None) -> int:
     return int(lanes)
 
 
-def dense_layer(layer: QuantizedLayer, lanes: int | None = None, *,
-                argmax: bool = False) -> Dense:
+def dense_layer(layer: QuantizedLayer, lanes: int | None = None, *, argmax: bool = False,
+                input_levels: int = 0, hand_on_clamp: bool = False) -> Dense:
     """The :class:`Dense` variant with ``lanes`` MAC lanes: a :class:`ParallelDense` for
     ``None`` or ``inputs * outputs``, else a :class:`FoldedDense`; a ValueError from
-    :func:`check_lanes` for a count neither can build."""
+    :func:`check_lanes` for a count neither can build. ``input_levels`` and
+    ``hand_on_clamp`` go to a :class:`ParallelDense` (see :func:`streams_clamp`)."""
     lanes = check_lanes(layer, lanes)
     if lanes == layer.inputs * layer.outputs:
-        return ParallelDense(layer, argmax=argmax)
+        return ParallelDense(layer, argmax=argmax, input_levels=input_levels,
+                             hand_on_clamp=hand_on_clamp)
     return FoldedDense(layer, lanes, argmax=argmax)
+
+
+def streams_clamp(layer: QuantizedLayer, lanes: int | None) -> bool:
+    """Whether the layer with ``lanes`` MAC lanes can hand its clamp on unregistered and
+    count a producer's logic levels in its first stage: fully parallel with every
+    multiplier a power of two (shift requantization)."""
+    return (check_lanes(layer, lanes) == layer.inputs * layer.outputs
+            and all(power_of_two_exponent(M) is not None for M in layer.multiplier))
 
 
 class Dense(wiring.Component):
@@ -238,7 +248,12 @@ class Dense(wiring.Component):
         Cycles from the input handshake to ``o.valid`` (``o.ready`` high).
     ii : int
         Cycles between vectors accepted back to back.
+    output_levels : int
+        Logic levels between the last register and ``o.payload`` (0 unless a
+        :class:`ParallelDense` hands its clamp on).
     """
+
+    output_levels = 0
 
     def __init__(self, layer: QuantizedLayer, *, argmax: bool = False):
         self._layer = layer
@@ -302,8 +317,27 @@ class ParallelDense(Dense):
       the last stage rounds, shifts, adds the zero-point and clamps. Latency ``tree stages
       + multiply stages``.
 
-    Parameters and members: those of :class:`Dense`.
+    Parameters and members: those of :class:`Dense`, and, with shift requantization
+    (:func:`streams_clamp`):
+
+    input_levels : int
+        Logic levels in front of ``i.payload`` after its producer's last register (the
+        parallel feature extractor's output codes, or the clamp a layer hands on: 1),
+        counted in the first stage (:attr:`schedule`).
+    hand_on_clamp : bool
+        Leave the clamp after the last register (:attr:`output_levels` 1), for the next
+        layer's first stage; not with ``argmax``.
     """
+
+    def __init__(self, layer: QuantizedLayer, *, argmax: bool = False,
+                 input_levels: int = 0, hand_on_clamp: bool = False):
+        super().__init__(layer, argmax=argmax)
+        if (input_levels or hand_on_clamp) and not self._shift_requantization:
+            raise ValueError("only a layer with shift requantization streams its clamp")
+        if hand_on_clamp and argmax:
+            raise ValueError("the layer deciding the argmax registers its clamp")
+        self._input_levels = input_levels
+        self._register_clamp = not hand_on_clamp
 
     @property
     def lanes(self) -> int:
@@ -322,11 +356,17 @@ class ParallelDense(Dense):
         return len(self._tree_levels) + requantization
 
     @property
+    def output_levels(self) -> int:
+        return int(not self._register_clamp)
+
+    @property
     def schedule(self) -> list[list[str]]:
-        """Shift requantization: the levels of each pipeline stage, in order: ``add`` (an
-        adder level of the tree over the terms and the constant), ``clamp``, ``argmax``."""
+        """Shift requantization: the levels of each pipeline stage, in order: ``input`` (the
+        producer's logic in front of ``i.payload``, ``input_levels``), ``add`` (an adder
+        level of the tree over the terms and the constant), ``clamp``, ``argmax``."""
         terms = max(len(self._terms(j)) for j in range(self._layer.outputs)) + 1
-        levels = ["add"] * tree_levels(terms) + ["clamp"] + ["argmax"] * self._argmax
+        levels = (["input"] * self._input_levels + ["add"] * tree_levels(terms)
+                  + ["clamp"] * self._register_clamp + ["argmax"] * self._argmax)
         return [levels[k:k + LEVELS_PER_STAGE] for k in range(0, len(levels), LEVELS_PER_STAGE)]
 
     @property
@@ -400,21 +440,26 @@ class ParallelDense(Dense):
         sums = self._sums([constant for *_, constant in plans],
                           [term_shift for term_shift, *_ in plans])
         valid, warm = self.i.valid, self.i.payload.warm
+
+        def clamped(sums):
+            outputs = []
+            for j, (terms, (term_shift, pre_shift, constant)) in enumerate(zip(sums, plans)):
+                # the terms' sum is acc << term_shift plus the constant without the bias
+                added = constant - (int(layer.bias[j]) << term_shift)
+                width = Shape.cast(range(min((int(low[j]) << term_shift) + added, -1),
+                                         (int(high[j]) << term_shift) + added + 1)).width
+                value = Signal(signed(max(width, pre_shift + 9)), name=f"total_{j}")
+                m.d.comb += value.eq(total(terms))
+                outputs.append(clamp_shifted(value, pre_shift, layer.output_min))
+            return outputs
+
         outputs = None
         schedule = self.schedule
         for index, levels in enumerate(schedule):
             sums = add_levels(m, sums, levels.count("add"))
             if "clamp" in levels:
-                outputs = []
-                for j, (terms, (term_shift, pre_shift, constant)) in enumerate(zip(sums, plans)):
-                    # the terms' sum is acc << term_shift plus the constant without the bias
-                    added = constant - (int(layer.bias[j]) << term_shift)
-                    width = Shape.cast(range(min((int(low[j]) << term_shift) + added, -1),
-                                             (int(high[j]) << term_shift) + added + 1)).width
-                    value = Signal(signed(max(width, pre_shift + 9)), name=f"total_{j}")
-                    m.d.comb += value.eq(total(terms))
-                    outputs.append(clamp_shifted(value, pre_shift, layer.output_min))
-            if index == len(schedule) - 1:
+                outputs = clamped(sums)
+            if index == len(schedule) - 1 and self._register_clamp:
                 break
             if outputs is None:
                 sums = self._register_terms(m, advance, sums, f"sum{index}")
@@ -422,7 +467,12 @@ class ParallelDense(Dense):
                 outputs = self._stage(m, advance, outputs, f"output{index}", reset_less=True)
             valid, = self._stage(m, advance, [valid], f"valid{index}")
             warm, = self._stage(m, advance, [warm], f"warm{index}", reset_less=True)
-        self._output(m, advance, valid, warm, outputs)
+        if self._register_clamp:
+            self._output(m, advance, valid, warm, outputs)
+            return
+        # the clamp goes on unregistered: the next layer counts it as its first level
+        m.d.comb += [self.o.valid.eq(valid),
+                     *self._payload(self.o.payload, clamped(sums), warm)]
 
     def _register_terms(self, m, advance, sums, name):
         """``sums`` (lists of ``(negative, value)`` terms) through registers."""

@@ -21,7 +21,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.gateware.divider import SerialDivider
-from hw.gateware.layouts import KLINE, codes_layout, payload_register
+from hw.gateware.layouts import KLINE, codes_layout
 from hw.gateware.quotient import DivisorMultiples, FeatureQuotient
 from sw.spec.features import CANDLE, FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
 from sw.spec.klines import WORD_BITS
@@ -212,7 +212,12 @@ class FeatureExtractor(wiring.Component):
         Cycles from the input handshake to ``o.valid`` (with ``o.ready`` held high).
     ii : int
         Cycles between accepted klines at full rate.
+    output_levels : int
+        Logic levels between the last register and ``o.payload`` (the next stage counts
+        them in its first cycle): 1 for the parallel extractor, 0 for the folded one.
     """
+
+    output_levels = 0
 
     def __init__(self, spec: FeatureSpec):
         self._spec = spec
@@ -239,7 +244,14 @@ class ParallelFeatureExtractor(FeatureExtractor):
 
     @property
     def latency(self) -> int:
-        return FeatureQuotient.latency + 1
+        return FeatureQuotient.latency
+
+    @property
+    def output_levels(self) -> int:
+        """Logic levels between the last register and ``o.payload``: the codes come
+        straight from the quotients' registers (a few LUTs,
+        :func:`hw.gateware.quotient.signed_code`), counted in the next stage's first cycle."""
+        return 1
 
     @property
     def ii(self) -> int:
@@ -299,10 +311,10 @@ class ParallelFeatureExtractor(FeatureExtractor):
             valid = stage(valid, f"valid_{step}", reset_less=False)
             warm = stage(warm, f"warm_{step}")
 
-        payload = payload_register(m, self.o)
-        with m.If(advance):
-            m.d.sync += [self.o.valid.eq(valid), payload.warm.eq(warm)]
-            m.d.sync += [payload.codes[index].eq(code) for index, code in enumerate(codes)]
+        # no output register: the codes come straight from the quotients' registers, which
+        # hold while o stalls (they advance with ~o.valid | o.ready)
+        m.d.comb += [self.o.valid.eq(valid), self.o.payload.warm.eq(warm)]
+        m.d.comb += [self.o.payload.codes[index].eq(code) for index, code in enumerate(codes)]
         return m
 
     def _next_denominators(self, m, accept, count) -> dict:

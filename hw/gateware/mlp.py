@@ -6,7 +6,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.dense import check_lanes, dense_layer
+from hw.gateware.dense import check_lanes, dense_layer, streams_clamp
 from hw.gateware.layouts import codes_layout, signal_layout
 from sw.spec.artifact import QuantizedModel
 
@@ -51,6 +51,8 @@ class MLP(wiring.Component):
         MAC lanes per layer (:func:`hw.gateware.dense.dense_layer`); ``None`` (default) fully
         parallel.
     argmax : bool
+    input_levels : int
+        Logic levels in front of ``i.payload`` (see :class:`hw.gateware.dense.Dense`).
 
     Members
     -------
@@ -58,11 +60,21 @@ class MLP(wiring.Component):
     o : Out(stream.Signature(codes_layout(classes) or signal_layout(classes)))
     """
 
-    def __init__(self, model: QuantizedModel, lanes=None, *, argmax: bool = False):
+    def __init__(self, model: QuantizedModel, lanes=None, *, argmax: bool = False,
+                 input_levels: int = 0):
         layers = model.layers
         lanes = lanes_per_layer(model, lanes)
         last = len(layers) - 1
-        self.layers = [dense_layer(layer, count, argmax=argmax and index == last)
+        # between two layers that stream their clamp, the first hands it on unregistered
+        # and the second counts it in its first stage: one register fewer
+        streams = [streams_clamp(layer, count) for layer, count in zip(layers, lanes)]
+        hand_on = [index < last and streams[index] and streams[index + 1]
+                   for index in range(len(layers))]
+        self.layers = [dense_layer(layer, count, argmax=argmax and index == last,
+                                   input_levels=(input_levels if index == 0 else
+                                                 int(hand_on[index - 1])) if streams[index]
+                                   else 0,
+                                   hand_on_clamp=hand_on[index])
                        for index, (layer, count) in enumerate(zip(layers, lanes))]
         output = signal_layout if argmax else codes_layout
         super().__init__({

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from sim import software_bench
-from sw import cli
 from sim.edge_bench import edge_cases
+from sw import cli
 from sw.spec import golden, schema
 from sw.spec.artifact import random_model, save
 from sw.spec.features import FeatureSpec

@@ -7,6 +7,7 @@ import pytest
 
 from sw import cli
 
+
 @pytest.mark.parametrize("name", list(cli.TOOLS))
 def test_every_tool_answers_version(name, capsys):
     with pytest.raises(SystemExit) as exit_:

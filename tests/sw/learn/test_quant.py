@@ -11,7 +11,6 @@ from sw.learn.quant import (
     Scheme,
     affine_params,
     calibrate_range,
-    dequantize,
     fake_quant,
     mse,
     multiplier_shift,
