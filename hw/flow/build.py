@@ -45,8 +45,8 @@ DESIGN = "trader"
 AUTO_ORDER = tuple(CONFIGS)
 #: Yosys, right after reading the design: a register whose output wire has the ``keep``
 #: attribute (Amaranth puts a Signal's ``attrs`` on its wire) is kept as it is. Identical
-#: registers are merged otherwise, whatever their wires say; see
-#: :data:`hw.gateware.divider.UNSHARED`.
+#: registers are merged otherwise, whatever their wires say (the copies of the one-hot
+#: remainder select in :class:`hw.gateware.quotient.FeatureQuotient` rely on it).
 KEEP_REGISTERS = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
 #: nextpnr options the flow sets itself, and what to use instead of putting them in
 #: ``$AMARANTH_nextpnr_opts``.
