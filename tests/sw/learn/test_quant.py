@@ -141,8 +141,12 @@ def test_multiplier_shift_normalised():
     assert np.all((multiplier >= 2 ** 14) & (multiplier < 2 ** 15))
     assert np.all((shift >= 1) & (shift <= 46))
     assert np.allclose(multiplier / 2.0 ** shift, real, rtol=2 ** -14)
-    with pytest.raises(ValueError):
-        multiplier_shift([1e-20])
+    # D24 of issue 13: one line naming the output and the reason, not a NumPy dump
+    with pytest.raises(ValueError) as error:
+        multiplier_shift([0.5, 1e-20, 1e-21])
+    assert str(error.value) == (
+        "output 1: requantization scale 1e-20 needs shift 81, outside [1, 46] (2 of 3 "
+        "outputs): the layer's weights or activations are all but constant")
 
 
 def random_mlp(seed, sizes=(7, 16, 3)):
