@@ -2,7 +2,8 @@
 (:mod:`hw.flow.seeds`)
 
     python -m hw.seeds --board ulx3s [--device 85F] [--model build/model]
-        [--config parallel|folded] [--clock-mhz F] [--seed 1 2 3] [--out build/bench/seeds]
+        [--config parallel|folded] [--clock-mhz F] [--placement timing wirelength]
+        [--seed 1 2 3] [--out build/bench/seeds]
 
 One synthesis, then nextpnr with each placement kind and seed, one run at a time; writes
 ``seeds.json`` and ``seeds.md`` under ``--out``. A bench, not a test: six runs of a
@@ -15,6 +16,7 @@ from pathlib import Path
 from hw.board.boards import BOARDS, BoardError
 from hw.board.pll import PllError
 from hw.flow import build
+from hw.flow.placement import PLACEMENTS
 from hw.flow.seeds import SEEDS, bench, markdown, write
 from hw.flow.toolchain import BuildError, ToolchainError
 from sw import cli
@@ -29,6 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="parallel", choices=build.AUTO_ORDER)
     parser.add_argument("--clock-mhz", type=float,
                         help="design clock (default: the board's for the configuration)")
+    parser.add_argument("--placement", nargs="+", choices=list(PLACEMENTS),
+                        default=list(PLACEMENTS),
+                        help="nextpnr placements, each run with each seed (default: all)")
     parser.add_argument("--seed", type=int, nargs="+", default=SEEDS, metavar="N",
                         help="nextpnr placement seeds (default 1 2 3)")
     parser.add_argument("--out", type=Path, default=Path("build/bench/seeds"),
@@ -37,7 +42,7 @@ def main(argv=None) -> int:
     chosen = BOARDS[args.board]
     options = build.Options(chosen, args.device or chosen.default_device, args.model,
                             args.config, args.clock_mhz, out=args.out, seeds=tuple(args.seed),
-                            progress=cli.say)
+                            placements=tuple(args.placement), progress=cli.say)
 
     def run(_):
         try:

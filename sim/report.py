@@ -115,9 +115,12 @@ def machine() -> dict:
 def board_clock(build_root: Path, config: str) -> dict:
     """``clock_mhz`` (the PLL output the bitstream runs at), ``fmax_mhz`` and
     ``clock_source`` of the newest board build of ``config`` (a build report of another
-    schema version is not read); a nominal clock (fmax unknown) when there is none."""
+    schema version, or one in a hidden directory, where a build stages its new set and
+    keeps the previous one, is not read); a nominal clock (fmax unknown) when there is none."""
     reports = []
     for path in Path(build_root).glob("*/report.json"):
+        if path.parent.name.startswith("."):   # a build's staging or kept previous set
+            continue
         try:
             report = json.loads(path.read_text())
             schema.check_version(report, schema.BUILD, str(path))

@@ -2,8 +2,9 @@
 seed (``python -m hw.seeds`` is its command line).
 
 Synthesizes the board build once (:func:`hw.flow.build.synthesize`), then places and
-routes it with each placement of :data:`hw.flow.placement.PLACEMENTS` (timing-driven, and
-wirelength-driven: nextpnr ``--no-tmdriv``) and each seed, one run at a time, so each run's
+routes it with each of ``options.placements`` (:data:`hw.flow.placement.PLACEMENTS`:
+timing-driven, and wirelength-driven: nextpnr ``--no-tmdriv``) and each seed, one run at
+a time, so each run's
 time is its own. Writes ``seeds.json`` and ``seeds.md`` under ``--out``: per run fmax,
 whether timing is met and the seconds it took, with the machine's load average beside
 them (other work on the machine slows the runs). A bench, not a test: six runs of a
@@ -40,7 +41,7 @@ def bench(options: build.Options, core_factory=None) -> dict:
     load_before = os.getloadavg()[0]
     placing = build.synthesize(attempt, options, found, model, core_factory)
     runs = []
-    for kind in placement.PLACEMENTS:
+    for kind in options.placements:
         for seed in options.seeds:
             say(f"  place and route: {kind} placement, seed {seed}")
             progress = Progress(say, f"{kind} seed {seed}")

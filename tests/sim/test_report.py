@@ -28,6 +28,12 @@ def test_board_clock_is_the_pll_output_with_fmax_beside_it(tmp_path):
     (tmp_path / "old" / "report.json").write_text(json.dumps(
         {"board": "old", "config": "folded", "fmax_mhz": 50.0, "clock": {"achieved_mhz": 48.0}}))
     assert report.board_clock(tmp_path, "folded")["clock_mhz"] == 18.0
+    for hidden in (".icebreaker.1234.tmp", ".icebreaker.previous"):   # a build's staging
+        (tmp_path / hidden).mkdir()
+        (tmp_path / hidden / "report.json").write_text(json.dumps(
+            {"schema_version": schema.BUILD, "board": "icebreaker", "config": "folded",
+             "fmax_mhz": 30.0, "clock": {"achieved_mhz": 25.0}}))
+    assert report.board_clock(tmp_path, "folded")["clock_mhz"] == 18.0
     nominal = report.board_clock(tmp_path / "ulx3s", "parallel")
     assert nominal == {"clock_mhz": report.NOMINAL_CLOCK_MHZ, "fmax_mhz": None,
                        "clock_source": nominal["clock_source"]}

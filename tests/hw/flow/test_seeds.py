@@ -28,7 +28,7 @@ def test_bench_runs_every_placement_and_seed_alone(tmp_path, monkeypatch, model_
 
     monkeypatch.setattr(build, "synthesize", planned)
     options = build.Options(board("icebreaker"), "UP5K", model_dir, "folded", 100.0,
-                            out=tmp_path / "out", seeds=(1, 2, 3))
+                            out=tmp_path / "out", seeds=(1, 2, 3), placements=tuple(PLACEMENTS))
     table = seeds.bench(options, core_factory=StandInCore)
     assert [(run["placement"], run["seed"]) for run in table["runs"]] == [
         (placement, seed) for placement in PLACEMENTS for seed in (1, 2, 3)]
@@ -43,3 +43,15 @@ def test_bench_runs_every_placement_and_seed_alone(tmp_path, monkeypatch, model_
     text = paths["md"].read_text()
     assert "| timing | 2 | 99.50 | **NOT met** |" in text and "not every run met" in text
     assert not (options.directory / "work").exists()
+
+
+def test_bench_runs_only_the_placements_asked_for(tmp_path, monkeypatch, model_dir):
+    tool = tmp_path / "fake-nextpnr"
+    tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
+    tool.chmod(0o755)
+    monkeypatch.setenv("NEXTPNR_ICE40", str(tool))
+    options = build.Options(board("icebreaker"), "UP5K", model_dir, "folded", 100.0,
+                            out=tmp_path / "out", seeds=(2, 3), placements=("wirelength",))
+    table = seeds.bench(options, core_factory=StandInCore)
+    assert [(run["placement"], run["seed"]) for run in table["runs"]] == [
+        ("wirelength", 2), ("wirelength", 3)]

@@ -86,7 +86,7 @@ def test_core_configs(default_model):
         resolve_config(default_model, (1,))
 
 
-@pytest.mark.parametrize("config", ["parallel", "folded"])
+@pytest.mark.parametrize("config", [pytest.param("parallel", marks=pytest.mark.slow), "folded"])
 def test_core_backpressure_fills_the_queue_then_holds_the_input(default_model, klines_5m,
                                                                 config):
     """A consumer that is rarely ready: the stages never stall, the queue fills, and

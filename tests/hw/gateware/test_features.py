@@ -69,7 +69,7 @@ def real_rows(klines, count):
 @pytest.mark.parametrize("folded", [False, pytest.param(True, marks=pytest.mark.slow)],
                          ids=["parallel", "folded"])
 def test_real_klines_bit_exact(klines_5m, folded):
-    count = 3000 if not folded else 400
+    count = 1000 if not folded else 400
     rows = real_rows(klines_5m, count)
     outputs, *_ = simulate(SPEC, rows, folded=folded)
     assert outputs == golden(klines_of(rows), SPEC)
@@ -96,7 +96,7 @@ def test_extremes(folded):
 
 @pytest.mark.parametrize("folded", [False, True], ids=["parallel", "folded"])
 def test_backpressure(klines_5m, folded):
-    rows = real_rows(klines_5m, 600 if not folded else 60) + extremes()
+    rows = real_rows(klines_5m, 250 if not folded else 60) + extremes()
     outputs, *_ = simulate(SPEC, rows, folded=folded, in_gaps=0.4, out_gaps=0.5, seed=7)
     assert outputs == golden(klines_of(rows), SPEC)
 
