@@ -98,7 +98,7 @@ class Board:
 #: The UP5K has eight 16x16 multipliers (SB_MAC16); Yosys maps to them only when asked.
 UP5K_OPTS = {"synth_opts": "-dsp"}
 #: Default clocks (MHz) per core configuration.
-ECP5_CLOCKS = {"parallel": 65, "folded": 90}
+ECP5_CLOCKS = {"parallel": 70, "folded": 90}
 ICE40_CLOCKS = {"parallel": 20, "folded": 20}
 
 BOARDS = {board.name: board for board in [

@@ -71,7 +71,8 @@ class SignalCore(wiring.Component):
         self._config = config
         extractor = FoldedFeatureExtractor if folded else ParallelFeatureExtractor
         self.features = extractor(model.features)
-        self.mlp = MLP(model, lanes, argmax=True, input_levels=self.features.output_levels)
+        self.mlp = MLP(model, lanes, argmax=True, input_levels=self.features.output_levels,
+                       input_copies=self.features.code_copies)
         self._stages = [self.features, self.mlp]
         super().__init__({
             "i": In(stream.Signature(KLINE)),

@@ -188,15 +188,17 @@ def check_lanes(layer: QuantizedLayer, lanes: int | None) -> int:
 
 
 def dense_layer(layer: QuantizedLayer, lanes: int | None = None, *, argmax: bool = False,
-                input_levels: int = 0, hand_on_clamp: bool = False) -> Dense:
+                input_levels: int = 0, hand_on_clamp: bool = False,
+                input_copies=()) -> Dense:
     """The :class:`Dense` variant with ``lanes`` MAC lanes: a :class:`ParallelDense` for
     ``None`` or ``inputs * outputs``, else a :class:`FoldedDense`; a ValueError from
-    :func:`check_lanes` for a count neither can build. ``input_levels`` and
-    ``hand_on_clamp`` go to a :class:`ParallelDense` (see :func:`streams_clamp`)."""
+    :func:`check_lanes` for a count neither can build. ``input_levels``,
+    ``hand_on_clamp`` and ``input_copies`` go to a :class:`ParallelDense` (see
+    :func:`streams_clamp`)."""
     lanes = check_lanes(layer, lanes)
     if lanes == layer.inputs * layer.outputs:
         return ParallelDense(layer, argmax=argmax, input_levels=input_levels,
-                             hand_on_clamp=hand_on_clamp)
+                             hand_on_clamp=hand_on_clamp, input_copies=input_copies)
     return FoldedDense(layer, lanes, argmax=argmax)
 
 
@@ -327,11 +329,17 @@ class ParallelDense(Dense):
     hand_on_clamp : bool
         Leave the clamp after the last register (:attr:`output_levels` 1), for the next
         layer's first stage; not with ``argmax``.
+    input_copies : list of Value
+        Copies of ``i.payload.codes`` from registers of their own (the parallel feature
+        extractor's :attr:`~hw.gateware.features.FeatureExtractor.code_copies`): the
+        outputs take ``i.payload.codes`` and the copies in turn, so no input net drives
+        every output's adders.
     """
 
     def __init__(self, layer: QuantizedLayer, *, argmax: bool = False,
-                 input_levels: int = 0, hand_on_clamp: bool = False):
+                 input_levels: int = 0, hand_on_clamp: bool = False, input_copies=()):
         super().__init__(layer, argmax=argmax)
+        self._input_copies = list(input_copies)
         if (input_levels or hand_on_clamp) and not self._shift_requantization:
             raise ValueError("only a layer with shift requantization streams its clamp")
         if hand_on_clamp and argmax:
@@ -419,9 +427,10 @@ class ParallelDense(Dense):
     def _sums(self, constants, term_shifts) -> list[list]:
         """Per output ``j``, the ``(negative, value)`` terms of its dot product (shifted
         ``term_shifts[j]`` more) and the constant ``constants[j]``."""
-        x = self.i.payload.codes
+        copies = [self.i.payload.codes, *self._input_copies]
         sums = []
         for j, (constant, term_shift) in enumerate(zip(constants, term_shifts)):
+            x = copies[j % len(copies)]
             terms = [(constant < 0, Const(abs(constant)))] if constant else []
             terms += [(sign < 0, x[i] << shift + term_shift) for i, sign, shift in self._terms(j)]
             # like signs side by side: pairs add, and only where the two runs meet is there

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.gateware.divider import SerialDivider
 from hw.gateware.layouts import KLINE, codes_layout
-from hw.gateware.quotient import DivisorMultiples, FeatureQuotient
+from hw.gateware.quotient import CODE_COPIES, DivisorMultiples, FeatureQuotient
 from sw.spec.features import CANDLE, FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
 from sw.spec.klines import WORD_BITS
 
@@ -215,6 +215,10 @@ class FeatureExtractor(wiring.Component):
     output_levels : int
         Logic levels between the last register and ``o.payload`` (the next stage counts
         them in its first cycle): 1 for the parallel extractor, 0 for the folded one.
+    code_copies : list of Signal(ArrayLayout(signed(8), features))
+        ``o.payload.codes`` again, each copy from registers of its own, for a consumer
+        to share out among the logic it drives (valid with ``o.valid``); none for the
+        folded extractor.
     """
 
     output_levels = 0
@@ -226,6 +230,7 @@ class FeatureExtractor(wiring.Component):
             "i": In(stream.Signature(KLINE)),
             "o": Out(stream.Signature(codes_layout(len(spec.names)))),
         })
+        self.code_copies = []
 
 
 class ParallelFeatureExtractor(FeatureExtractor):
@@ -239,8 +244,17 @@ class ParallelFeatureExtractor(FeatureExtractor):
     compares). It needs valid klines (:data:`NON_NEGATIVE`). The whole pipeline stalls
     while the output is valid and not ready.
 
-    Parameters and members: those of :class:`FeatureExtractor`.
+    The codes come in ``copies`` copies (``o.payload.codes`` and :attr:`code_copies`), each
+    from its own registers (:data:`hw.gateware.quotient.CODE_COPIES` by default).
+
+    Parameters and members: those of :class:`FeatureExtractor`, and ``copies``.
     """
+
+    def __init__(self, spec: FeatureSpec, copies: int = CODE_COPIES):
+        super().__init__(spec)
+        self._copies = copies
+        self.code_copies = [Signal(self.o.payload.codes.shape(), name=f"codes_copy_{c}")
+                            for c in range(1, copies)]
 
     @property
     def latency(self) -> int:
@@ -298,7 +312,7 @@ class ParallelFeatureExtractor(FeatureExtractor):
             divisor = divisors[OPERANDS[name][2]]
             ready = count >= spec.history[name]
             quotient = m.submodules[f"quotient_{name}"] = FeatureQuotient(
-                len(magnitude), len(divisor.value), shift)
+                len(magnitude), len(divisor.value), shift, self._copies)
             m.d.comb += [
                 quotient.en.eq(advance), quotient.magnitude.eq(magnitude),
                 quotient.negative.eq(negative),
@@ -306,6 +320,8 @@ class ParallelFeatureExtractor(FeatureExtractor):
                 quotient.divisor.eq(divisor.value), quotient.high.eq(divisor.high),
                 quotient.low.eq(divisor.low)]
             codes.append(quotient.code)
+            m.d.comb += [copy[len(codes) - 1].eq(quotient.code_copies[c])
+                         for c, copy in enumerate(self.code_copies)]
         valid, warm = accept, count >= spec.warmup_klines
         for step in range(FeatureQuotient.latency):
             valid = stage(valid, f"valid_{step}", reset_less=False)

@@ -53,6 +53,9 @@ class MLP(wiring.Component):
     argmax : bool
     input_levels : int
         Logic levels in front of ``i.payload`` (see :class:`hw.gateware.dense.Dense`).
+    input_copies : list of Value
+        Copies of ``i.payload.codes`` for the first layer to share out
+        (:class:`hw.gateware.dense.ParallelDense`).
 
     Members
     -------
@@ -61,7 +64,7 @@ class MLP(wiring.Component):
     """
 
     def __init__(self, model: QuantizedModel, lanes=None, *, argmax: bool = False,
-                 input_levels: int = 0):
+                 input_levels: int = 0, input_copies=()):
         layers = model.layers
         lanes = lanes_per_layer(model, lanes)
         last = len(layers) - 1
@@ -74,7 +77,8 @@ class MLP(wiring.Component):
                                    input_levels=(input_levels if index == 0 else
                                                  int(hand_on[index - 1])) if streams[index]
                                    else 0,
-                                   hand_on_clamp=hand_on[index])
+                                   hand_on_clamp=hand_on[index],
+                                   input_copies=input_copies if index == 0 else ())
                        for index, (layer, count) in enumerate(zip(layers, lanes))]
         output = signal_layout if argmax else codes_layout
         super().__init__({

@@ -39,6 +39,10 @@ REMAINDER_BITS = 5
 #: Copies of the registered one-hot ``h`` that picks the remainder ``R_h``, each for a
 #: slice of its bits (a register driving all of them is a net of ~40 loads across the chip).
 PICK_COPIES = 3
+#: Copies of the stage-2 registers a code comes from, each with its own code logic, for the
+#: consumers of the codes to share out (:attr:`FeatureQuotient.code_copies`): one code
+#: drives every first-layer output's adders, a net across the chip.
+CODE_COPIES = 4
 assert 16 * (len(HIGH_FACTORS) - 1) + len(LOW_FACTORS) == FEATURE_LIMIT
 
 
@@ -121,18 +125,23 @@ class FeatureQuotient(wiring.Component):
     high : In(high_layout(divisor_width))
     low : In(low_layout(divisor_width))
     code : Out(signed(8))
+    code_copies : Out(data.ArrayLayout(signed(8), copies - 1))
+        ``code`` again, each from its own kept copy of the stage-2 registers.
     """
 
     latency = 2
 
-    def __init__(self, magnitude_width: int, divisor_width: int, shift: int):
+    def __init__(self, magnitude_width: int, divisor_width: int, shift: int,
+                 copies: int = 1):
         self._shift = shift
         self._remainder_width = divisor_width + REMAINDER_BITS
+        self._copies = copies
         super().__init__({
             "en": In(1), "negative": In(1), "ready": In(1),
             "magnitude": In(magnitude_width), "divisor": In(divisor_width),
             "high": In(high_layout(divisor_width)), "low": In(low_layout(divisor_width)),
             "code": Out(signed(8)),
+            "code_copies": Out(data.ArrayLayout(signed(8), copies - 1)),
         })
 
     def _register(self, m, value, name, attrs=None):
@@ -165,16 +174,20 @@ class FeatureQuotient(wiring.Component):
         chosen = Cat(*[one_hot_pick(copies[c], [r[slices[c]:slices[c + 1]] for r in remainders])
                        for c in range(PICK_COPIES)])
         # below[k]: R_h < 2 (k + 1) d, the sign of the subtraction
-        below = self._register(m, Cat(*[(chosen - self.low[k])[-1]
-                                        for k in range(len(LOW_FACTORS))]), "below")
+        below = Cat(*[(chosen - self.low[k])[-1] for k in range(len(LOW_FACTORS))])
         # the high nibble of q and of -q (with and without a borrow from the low one)
-        nibbles = [self._register(m, thermometer_map(~short[:-1], function, 4), name)
-                   for function, name in ((lambda h: h, "high"), (lambda h: -h & 15, "high_neg"),
-                                          (lambda h: -h - 1 & 15, "high_neg_borrow"))]
-        saturated = self._register(m, ~short[-1], "saturated")
-        negative = self._register(m, negative, "negative_2")
-        ready = self._register(m, ready, "ready_2")
-        m.d.comb += self.code.eq(signed_code(~below, nibbles, saturated, negative, ready))
+        nibbles = [thermometer_map(~short[:-1], function, 4)
+                   for function in (lambda h: h, lambda h: -h & 15, lambda h: -h - 1 & 15)]
+        for copy, code in enumerate([self.code, *self.code_copies]):
+            # each copy its own registers (kept, or Yosys would merge them into one)
+            kept = {"keep": 1} if self._copies > 1 else None
+            registers = [self._register(m, value, f"{name}_{copy}", kept) for value, name in (
+                (below, "below"), (nibbles[0], "high"), (nibbles[1], "high_neg"),
+                (nibbles[2], "high_neg_borrow"), (~short[-1], "saturated"),
+                (negative, "negative_2"), (ready, "ready_2"))]
+            copy_below, *copy_nibbles, saturated, copy_negative, copy_ready = registers
+            m.d.comb += code.eq(signed_code(~copy_below, copy_nibbles, saturated,
+                                            copy_negative, copy_ready))
         return m
 
 

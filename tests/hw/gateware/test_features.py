@@ -8,6 +8,8 @@ interface and when.
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
 
 from hw.gateware.features import FoldedFeatureExtractor, ParallelFeatureExtractor
 from sim.bench import pack_kline
@@ -122,3 +124,35 @@ def test_latency_and_ii(klines_5m, folded, spec):
     assert outputs == golden(klines_of(rows), spec)
     assert {o - i for i, o in zip(in_cycles, out_cycles)} == {dut.latency}
     assert set(np.diff(in_cycles)) == {dut.ii}
+
+
+class CopyAsCodes(wiring.Component):
+    """A parallel extractor whose ``o.payload.codes`` is one of its :attr:`code_copies`."""
+
+    def __init__(self, spec, copy):
+        self.extractor = ParallelFeatureExtractor(spec)
+        self.latency, self.ii, self._copy = self.extractor.latency, self.extractor.ii, copy
+        super().__init__(dict(self.extractor.signature.members))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.extractor = inner = self.extractor
+        wiring.connect(m, wiring.flipped(self.i), inner.i)
+        m.d.comb += [self.o.valid.eq(inner.o.valid), inner.o.ready.eq(self.o.ready),
+                     self.o.payload.warm.eq(inner.o.payload.warm),
+                     self.o.payload.codes.eq(inner.code_copies[self._copy])]
+        return m
+
+
+@pytest.mark.slow
+def test_every_code_copy_is_the_codes(klines_5m):
+    """The copies the first layer shares out among its outputs are the codes, each from its
+    own registers, stalls included."""
+    rows = real_rows(klines_5m, 60) + extremes()
+    expected = golden(klines_of(rows), SPEC)
+    copies = len(ParallelFeatureExtractor(SPEC).code_copies)
+    assert copies >= 1
+    for copy in range(copies):
+        run = stream.simulate(CopyAsCodes(SPEC, copy), [pack_kline(row) for row in rows],
+                              in_gaps=0.3, out_gaps=0.3, seed=copy)
+        assert [stream.unpack_vector(v, len(SPEC.names)) for v in run.outputs] == expected
