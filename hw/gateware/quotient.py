@@ -150,6 +150,12 @@ class FeatureQuotient(wiring.Component):
             m.d.sync += register.eq(value)
         return register
 
+    @staticmethod
+    def _wire(m, value, name):
+        wire = Signal(value.shape(), name=name)
+        m.d.comb += wire.eq(value)
+        return wire
+
     def elaborate(self, platform):
         m = Module()
         width = self._remainder_width
@@ -178,6 +184,10 @@ class FeatureQuotient(wiring.Component):
         # the high nibble of q and of -q (with and without a borrow from the low one)
         nibbles = [thermometer_map(~short[:-1], function, 4)
                    for function in (lambda h: h, lambda h: -h & 15, lambda h: -h - 1 & 15)]
+        if self._copies > 1:   # each value once (a simulator would evaluate it per copy)
+            below, *nibbles = [self._wire(m, value, name) for value, name in (
+                (below, "below"), (nibbles[0], "high"), (nibbles[1], "high_neg"),
+                (nibbles[2], "high_neg_borrow"))]
         for copy, code in enumerate([self.code, *self.code_copies]):
             # each copy its own registers (kept, or Yosys would merge them into one)
             kept = {"keep": 1} if self._copies > 1 else None
