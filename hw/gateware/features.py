@@ -237,9 +237,10 @@ class ParallelFeatureExtractor(FeatureExtractor):
     """The parallel :class:`FeatureExtractor`: no divider. Every denominator is known before
     its kline arrives, so its multiples are prepared while the kline before it is taken
     (:class:`hw.gateware.quotient.DivisorMultiples`, one per denominator); each feature
-    then takes two stages of compares (:class:`hw.gateware.quotient.FeatureQuotient`) and
-    its code enters the output register: ``latency = 3`` cycles after the input handshake,
-    a kline every cycle (``ii == 1``), back to back too. The first stage takes ``|num|``
+    then takes two stages of compares (:class:`hw.gateware.quotient.FeatureQuotient`),
+    whose registers its code comes from with no output register (:attr:`output_levels`):
+    ``latency = 2`` cycles after the input handshake, a kline every cycle (``ii == 1``),
+    back to back too. The first stage takes ``|num|``
     straight from the kline (:func:`numerator`: subtractions and a multiplexer, then the
     compares). It needs valid klines (:data:`NON_NEGATIVE`). The whole pipeline stalls
     while the output is valid and not ready.
@@ -252,7 +253,6 @@ class ParallelFeatureExtractor(FeatureExtractor):
 
     def __init__(self, spec: FeatureSpec, copies: int = CODE_COPIES):
         super().__init__(spec)
-        self._copies = copies
         self.code_copies = [Signal(self.o.payload.codes.shape(), name=f"codes_copy_{c}")
                             for c in range(1, copies)]
 
@@ -304,7 +304,7 @@ class ParallelFeatureExtractor(FeatureExtractor):
         values.update({key: divisor.value for key, divisor in divisors.items()},
                       window_volume=kline.volume << spec.volume_window.bit_length() - 1)
 
-        # two quotient stages per feature, then the codes into the output register
+        # two quotient stages per feature; the codes come from their registers
         close_up = kline.close >= kline.open
         codes = []
         for name, shift in zip(spec.names, spec.shifts):
@@ -312,7 +312,7 @@ class ParallelFeatureExtractor(FeatureExtractor):
             divisor = divisors[OPERANDS[name][2]]
             ready = count >= spec.history[name]
             quotient = m.submodules[f"quotient_{name}"] = FeatureQuotient(
-                len(magnitude), len(divisor.value), shift, self._copies)
+                len(magnitude), len(divisor.value), shift, len(self.code_copies) + 1)
             m.d.comb += [
                 quotient.en.eq(advance), quotient.magnitude.eq(magnitude),
                 quotient.negative.eq(negative),

@@ -135,7 +135,6 @@ class FeatureQuotient(wiring.Component):
                  copies: int = 1):
         self._shift = shift
         self._remainder_width = divisor_width + REMAINDER_BITS
-        self._copies = copies
         super().__init__({
             "en": In(1), "negative": In(1), "ready": In(1),
             "magnitude": In(magnitude_width), "divisor": In(divisor_width),
@@ -179,25 +178,22 @@ class FeatureQuotient(wiring.Component):
         slices = [width * c // PICK_COPIES for c in range(PICK_COPIES + 1)]
         chosen = Cat(*[one_hot_pick(copies[c], [r[slices[c]:slices[c + 1]] for r in remainders])
                        for c in range(PICK_COPIES)])
-        # below[k]: R_h < 2 (k + 1) d, the sign of the subtraction
-        below = Cat(*[(chosen - self.low[k])[-1] for k in range(len(LOW_FACTORS))])
-        # the high nibble of q and of -q (with and without a borrow from the low one)
-        nibbles = [thermometer_map(~short[:-1], function, 4)
-                   for function in (lambda h: h, lambda h: -h & 15, lambda h: -h - 1 & 15)]
-        if self._copies > 1:   # each value once (a simulator would evaluate it per copy)
-            below, *nibbles = [self._wire(m, value, name) for value, name in (
-                (below, "below"), (nibbles[0], "high"), (nibbles[1], "high_neg"),
-                (nibbles[2], "high_neg_borrow"))]
+        # each stage-2 value once, as a wire (a simulator would evaluate it once per copy):
+        # below[k]: R_h < 2 (k + 1) d, the sign of the subtraction; the high nibble of q
+        # and of -q (with and without a borrow from the low one)
+        shared = {"below": Cat(*[(chosen - self.low[k])[-1] for k in range(len(LOW_FACTORS))])}
+        shared.update((name, thermometer_map(~short[:-1], function, 4)) for name, function in (
+            ("high", lambda h: h), ("high_neg", lambda h: -h & 15),
+            ("high_neg_borrow", lambda h: -h - 1 & 15)))
+        stage_2 = {name: self._wire(m, value, name) for name, value in shared.items()}
+        stage_2.update(saturated=~short[-1], negative_2=negative, ready_2=ready)
         for copy, code in enumerate([self.code, *self.code_copies]):
             # each copy its own registers (kept, or Yosys would merge them into one)
-            kept = {"keep": 1} if self._copies > 1 else None
-            registers = [self._register(m, value, f"{name}_{copy}", kept) for value, name in (
-                (below, "below"), (nibbles[0], "high"), (nibbles[1], "high_neg"),
-                (nibbles[2], "high_neg_borrow"), (~short[-1], "saturated"),
-                (negative, "negative_2"), (ready, "ready_2"))]
-            copy_below, *copy_nibbles, saturated, copy_negative, copy_ready = registers
-            m.d.comb += code.eq(signed_code(~copy_below, copy_nibbles, saturated,
-                                            copy_negative, copy_ready))
+            r = {name: self._register(m, value, f"{name}_{copy}", {"keep": 1})
+                 for name, value in stage_2.items()}
+            m.d.comb += code.eq(signed_code(
+                ~r["below"], [r["high"], r["high_neg"], r["high_neg_borrow"]],
+                r["saturated"], r["negative_2"], r["ready_2"]))
         return m
 
 

@@ -48,15 +48,20 @@ pathlib.Path(value("--report")).write_text(json.dumps(
 """
 
 
+def install_fake_nextpnr(directory, monkeypatch):
+    """:data:`FAKE_NEXTPNR` as the nextpnr-ice40 the flow runs."""
+    tool = directory / "fake-nextpnr"
+    tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
+    tool.chmod(0o755)
+    monkeypatch.setenv("NEXTPNR_ICE40", str(tool))
+
+
 @pytest.fixture
 def race(tmp_path, monkeypatch):
     """``race(plans, placements, seeds)``: place_and_route with the stand-in nextpnr;
     returns what it placed, its runs by ``(placement, seed)``, the work directory and the
     seconds it took; ``race.lines`` are its progress lines."""
-    tool = tmp_path / "fake-nextpnr"
-    tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
-    tool.chmod(0o755)
-    monkeypatch.setenv("NEXTPNR_ICE40", str(tool))
+    install_fake_nextpnr(tmp_path, monkeypatch)
     command = ["nextpnr-ice40", "--report", "nextpnr.json", "--seed", "1", "--log",
                "trader.tim", "--json", "trader.json"]
 

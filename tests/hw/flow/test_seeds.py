@@ -2,20 +2,16 @@
 one synthesis, then every placement and seed alone, and its table."""
 
 import json
-import sys
 
 from hw.board.boards import board
 from hw.flow import build, seeds
 from hw.flow.placement import PLACEMENTS
 from tests.hw.flow.test_build import StandInCore, model_dir  # noqa: F401
-from tests.hw.flow.test_placement import FAKE_NEXTPNR
+from tests.hw.flow.test_placement import install_fake_nextpnr
 
 
 def test_bench_runs_every_placement_and_seed_alone(tmp_path, monkeypatch, model_dir):
-    tool = tmp_path / "fake-nextpnr"
-    tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
-    tool.chmod(0o755)
-    monkeypatch.setenv("NEXTPNR_ICE40", str(tool))
+    install_fake_nextpnr(tmp_path, monkeypatch)
     plans = {"timing_1": {"fmax": 120}, "timing_2": {"fmax": 99.5}, "timing_3": {"fmax": 130},
              "wirelength_1": {"fmax": 101}, "wirelength_2": {"error": "no route"},
              "wirelength_3": {"fmax": 100.5}}
@@ -46,10 +42,7 @@ def test_bench_runs_every_placement_and_seed_alone(tmp_path, monkeypatch, model_
 
 
 def test_bench_runs_only_the_placements_asked_for(tmp_path, monkeypatch, model_dir):
-    tool = tmp_path / "fake-nextpnr"
-    tool.write_text(f"#!{sys.executable}\n{FAKE_NEXTPNR}")
-    tool.chmod(0o755)
-    monkeypatch.setenv("NEXTPNR_ICE40", str(tool))
+    install_fake_nextpnr(tmp_path, monkeypatch)
     options = build.Options(board("icebreaker"), "UP5K", model_dir, "folded", 100.0,
                             out=tmp_path / "out", seeds=(2, 3), placements=("wirelength",))
     table = seeds.bench(options, core_factory=StandInCore)
