@@ -17,10 +17,10 @@ build: install
 	$(PY) -m hw.build --board $(BOARD)
 
 test: install iverilog
-	$(PY) -m pytest -n 2 --durations=15
+	$(PY) -m pytest -n 2 --dist worksteal --durations=15
 
 test-fast: install
-	$(PY) -m pytest -n 2 -m "$(FAST)" --durations=10
+	$(PY) -m pytest -n 2 --dist worksteal -m "$(FAST)" --durations=10
 
 install: $(VENV)/.installed
 

@@ -71,7 +71,7 @@ def real_rows(klines, count):
 @pytest.mark.parametrize("folded", [False, pytest.param(True, marks=pytest.mark.slow)],
                          ids=["parallel", "folded"])
 def test_real_klines_bit_exact(klines_5m, folded):
-    count = 1000 if not folded else 400
+    count = 500 if not folded else 400
     rows = real_rows(klines_5m, count)
     outputs, *_ = simulate(SPEC, rows, folded=folded)
     assert outputs == golden(klines_of(rows), SPEC)
