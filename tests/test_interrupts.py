@@ -22,6 +22,12 @@ from tests.processes import alive, descendants, wait_for
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def as_at_a_terminal():
+    """SIGINT as a terminal's foreground job has it: a test suite started in the background
+    by a non-interactive shell (``make test &``) ignores SIGINT, and its children would too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Tool:
     """``python -m module args`` in a process group of its own (the terminal's, for
     Ctrl-C); a thread collects its stderr lines as they come."""
@@ -30,8 +36,8 @@ class Tool:
         env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=env,
-            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True)
+            start_new_session=True, preexec_fn=as_at_a_terminal,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.pid = self.process.pid
         self.lines = []
         self.reader = threading.Thread(target=self.lines.extend, args=(self.process.stderr,))
