@@ -2,12 +2,12 @@
 (:mod:`hw.flow.seeds`)
 
     python -m hw.seeds --board ulx3s [--device 85F] [--model build/model]
-        [--config parallel|folded] [--clock-mhz F] [--placement timing wirelength]
+        [--config parallel|folded] [--clock-mhz F] [--placement static timing wirelength]
         [--seed 1 2 3] [--out build/bench/seeds]
 
 One synthesis, then nextpnr with each placement kind and seed, one run at a time; writes
-``seeds.json`` and ``seeds.md`` under ``--out``. A bench, not a test: six runs of a
-ULX3S-85F build take a quarter of an hour or more.
+``seeds.json`` and ``seeds.md`` under ``--out``. A bench, not a test: each run of a
+ULX3S-85F build takes minutes.
 """
 
 import sys

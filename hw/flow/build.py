@@ -51,7 +51,8 @@ KEEP_REGISTERS = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
 #: nextpnr options the flow sets itself, and what to use instead of putting them in
 #: ``$AMARANTH_nextpnr_opts``.
 OWN_NEXTPNR_OPTIONS = {"--report": "the build reads the report it asks for",
-                       "--seed": "use --seed", "--no-tmdriv": "use --placement wirelength"}
+                       "--seed": "use --seed", "--no-tmdriv": "use --placement wirelength",
+                       "--placer": "use --placement static or timing"}
 
 
 @dataclass

@@ -1,11 +1,15 @@
 """The placement race: nextpnr once per placement and seed, side by side, the first to meet
 timing kept.
 
-nextpnr runs on one core. With two cores or more, place and route races a timing-driven
-placement (best fmax) against one driven by wirelength alone (faster, lower fmax; nextpnr
-still checks its timing) and keeps the first that meets timing; when none does, the
-highest fmax once all have ended. A run that finds the design larger than the device
-stops them all (:class:`DoesNotFit`). The README gives measured times and fmax of both.
+nextpnr runs on one core. Three kinds of placement (:data:`PLACEMENTS`): ``timing``,
+nextpnr's analytic placer HeAP driven by timing (the best fmax, the slowest); ``static``,
+its electrostatic placer, timing-driven too (a little lower fmax, far less time: less
+wirelength to refine and route); ``wirelength``, HeAP driven by wirelength alone (the
+fastest, the lowest fmax; nextpnr still checks its timing). With two cores place and
+route races ``static`` against ``timing``, with three or more ``wirelength`` as well, and
+keeps the first that meets timing; when none does, the highest fmax once all have ended.
+A run that finds the design larger than the device stops them all (:class:`DoesNotFit`).
+The README gives measured times and fmax of each.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from hw.flow.toolchain import (
     tool_error,
 )
 
-#: nextpnr's placements, by what drives them, and their options.
-PLACEMENTS = {"timing": [], "wirelength": ["--no-tmdriv"]}
+#: nextpnr's placements and their options.
+PLACEMENTS = {"timing": [], "static": ["--placer", "static"], "wirelength": ["--no-tmdriv"]}
 #: A nextpnr utilisation line: ``Info:      ICESTORM_LC:  36787/  5280   696%``.
 UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.MULTILINE)
 
@@ -38,12 +42,15 @@ class DoesNotFit(BuildError):
 
 
 def default_placements(cores: int | None = None) -> tuple:
-    """Both placements of :data:`PLACEMENTS` side by side on two cores or more (those this
-    process may run on), else the timing-driven one."""
+    """The placements to race on ``cores`` (those this process may run on): the timing-driven
+    one alone on one core, ``static`` beside it on two, and ``wirelength`` as well on three
+    or more."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
             os.cpu_count() or 1
-    return ("wirelength", "timing") if cores > 1 else ("timing",)
+    if cores == 1:
+        return ("timing",)
+    return ("static", "timing") if cores == 2 else ("static", "timing", "wirelength")
 
 
 @dataclass

@@ -3,11 +3,11 @@ seed (``python -m hw.seeds`` is its command line).
 
 Synthesizes the board build once (:func:`hw.flow.build.synthesize`), then places and
 routes it with each of ``options.placements`` (:data:`hw.flow.placement.PLACEMENTS`:
-timing-driven, and wirelength-driven: nextpnr ``--no-tmdriv``) and each seed, one run at
-a time, so each run's time is its own. Writes ``seeds.json`` and ``seeds.md`` under
+HeAP timing-driven, the electrostatic placer, HeAP wirelength-driven) and each seed, one
+run at a time, so each run's time is its own. Writes ``seeds.json`` and ``seeds.md`` under
 ``--out``: per run fmax, whether timing is met and the seconds it took, with the machine's
 load average beside them (other work on the machine slows the runs). A bench, not a test:
-six runs of a ULX3S-85F build take a quarter of an hour or more.
+each run of a ULX3S-85F build takes minutes.
 """
 
 from __future__ import annotations

@@ -180,14 +180,14 @@ def test_missed_timing_writes_no_bitstream_unless_allowed(tmp_path, model_dir):
 
 @pytest.mark.bitstream
 def test_amaranth_overrides_from_the_environment_are_merged(tmp_path, model_dir, monkeypatch):
-    monkeypatch.setenv("AMARANTH_nextpnr_opts", "--placer heap")
+    monkeypatch.setenv("AMARANTH_nextpnr_opts", "--placer-heap-critexp 2")
     monkeypatch.setenv("AMARANTH_synth_opts", "-nobram")
     monkeypatch.setenv("AMARANTH_script_after_read", "check")
     report, _ = run_build(tmp_path, "icebreaker", model_dir, config="folded",
                           placements=("timing",), keep_files=True)
     work = tmp_path / "icebreaker" / "work"
     script = (work / "build_trader.sh").read_text()
-    assert "--report nextpnr.json" in script and "--placer heap" in script
+    assert "--report nextpnr.json" in script and "--placer-heap-critexp 2" in script
     yosys = (work / "trader.ys").read_text()
     assert build.KEEP_REGISTERS in yosys and "\ncheck\n" in yosys
     assert "synth_ice40 -dsp -nobram" in yosys
@@ -200,10 +200,11 @@ def test_amaranth_overrides_from_the_environment_are_merged(tmp_path, model_dir,
     assert path["delay_ns"] > 0 and path["from"] and path["to"]
 
 
-@pytest.mark.parametrize("option", ["--seed 3", "--report other.json", "--no-tmdriv"])
+@pytest.mark.parametrize("option", ["--seed 3", "--report other.json", "--no-tmdriv",
+                                    "--placer sa"])
 def test_amaranth_overrides_the_flow_sets_itself_are_refused(tmp_path, model_dir,
                                                              monkeypatch, option):
-    monkeypatch.setenv("AMARANTH_nextpnr_opts", f"--placer heap {option}")
+    monkeypatch.setenv("AMARANTH_nextpnr_opts", f"--placer-heap-critexp 2 {option}")
     with pytest.raises(build.BuildError, match=f"AMARANTH_nextpnr_opts: hw.build sets "
                                                f"{option.split()[0]} itself"):
         run_build(tmp_path, "icebreaker", model_dir)

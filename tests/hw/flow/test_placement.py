@@ -33,7 +33,8 @@ FAKE_NEXTPNR = """
 import json, pathlib, sys, time
 args = sys.argv[1:]
 value = lambda option: args[args.index(option) + 1]
-placement = "wirelength" if "--no-tmdriv" in args else "timing"
+placement = ("wirelength" if "--no-tmdriv" in args else
+             value("--placer") if "--placer" in args else "timing")
 plan = json.loads(pathlib.Path(value("--json")).read_text())[f"{placement}_{value('--seed')}"]
 time.sleep(plan.get("sleep", 0))
 if plan.get("overused"):
@@ -108,6 +109,16 @@ def test_race_of_both_placements(race):
     assert attempt.kept == ("timing", 2) and runs["wirelength", 2]["timing_met"] is False
 
 
+def test_race_of_the_static_placer_against_heap(race):
+    """The default race on two cores: nextpnr's electrostatic placer (``--placer static``,
+    which the stand-in reads) beside HeAP."""
+    attempt, runs, workdir, _ = race(
+        {"static_1": {"fmax": 104}, "timing_1": {"sleep": 120, "fmax": 130}},
+        placement.default_placements(2), (1,))
+    assert attempt.kept == ("static", 1) and "stopped_after_s" in runs["timing", 1]
+    assert (workdir / "trader.tim").read_text() == "static placement, routed\n"
+
+
 def test_race_without_a_placement_meeting_timing_keeps_the_fastest(race):
     attempt, runs, _, _ = race({"timing_1": {"fmax": 80}, "timing_2": {"sleep": 0.5, "fmax": 95},
                                 "timing_3": {"error": "no route"}}, ("timing",), (1, 2, 3))
@@ -137,8 +148,8 @@ def test_race_of_one_run_runs_in_the_work_directory(race):
 
 @pytest.mark.parametrize("cpus, placements", [
     ({0}, ("timing",)),
-    ({0, 1}, ("wirelength", "timing")),
-    ({2, 5, 7}, ("wirelength", "timing")),
+    ({0, 1}, ("static", "timing")),
+    ({2, 5, 7}, ("static", "timing", "wirelength")),
 ])
 def test_default_placements_race_on_two_cores(monkeypatch, cpus, placements):
     """The CPUs this process may run on decide (a container or ``taskset`` may give it one
@@ -156,7 +167,7 @@ def test_default_placements_without_affinity(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert placement.default_placements() == ("timing",)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert placement.default_placements() == ("wirelength", "timing")
+    assert placement.default_placements() == ("static", "timing")
 
 
 def test_race_says_what_still_runs(race):

@@ -14,7 +14,8 @@ def test_bench_runs_every_placement_and_seed_alone(tmp_path, monkeypatch, model_
     install_fake_nextpnr(tmp_path, monkeypatch)
     plans = {"timing_1": {"fmax": 120}, "timing_2": {"fmax": 99.5}, "timing_3": {"fmax": 130},
              "wirelength_1": {"fmax": 101}, "wirelength_2": {"error": "no route"},
-             "wirelength_3": {"fmax": 100.5}}
+             "wirelength_3": {"fmax": 100.5},
+             "static_1": {"fmax": 110}, "static_2": {"fmax": 105}, "static_3": {"fmax": 101}}
     synthesize = build.synthesize
 
     def planned(attempt, *args):   # the real synthesis, then the stand-in's plan as netlist
@@ -30,8 +31,9 @@ def test_bench_runs_every_placement_and_seed_alone(tmp_path, monkeypatch, model_
         (placement, seed) for placement in PLACEMENTS for seed in (1, 2, 3)]
     fmax = {(run["placement"], run["seed"]): run.get("fmax_mhz") for run in table["runs"]}
     assert fmax == {("timing", 1): 120, ("timing", 2): 99.5, ("timing", 3): 130,
+                    ("static", 1): 110, ("static", 2): 105, ("static", 3): 101,
                     ("wirelength", 1): 101, ("wirelength", 2): None, ("wirelength", 3): 100.5}
-    assert "no route" in table["runs"][4]["error"]
+    assert "no route" in table["runs"][7]["error"]
     assert table["all_met"] is False and table["min_fmax_mhz"] == 99.5
     assert abs(table["clock_mhz"] - 100) < 1 and table["latency_cycles"] == 3   # iCE40 PLL
     paths = seeds.write(table, options.out)
