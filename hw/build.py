@@ -2,7 +2,7 @@
 
     python -m hw.build --board ulx3s [--device 12F|25F|45F|85F] [--model build/model]
         [--config auto|parallel|folded] [--clock-mhz F] [--baud B] [--program | --flash]
-        [--rebuild] [--placement static|timing|wirelength ...] [--seed N ...]
+        [--rebuild] [--placement timing|static|wirelength ...] [--seed N ...]
         [--allow-timing-failure] [--keep-files]
 
 The flow is :mod:`hw.flow.build`. Without ``--model`` and with no artifact at
@@ -59,8 +59,8 @@ def parser() -> argparse.ArgumentParser:
                         "the same model and options exists")
     result.add_argument("--placement", nargs="+", choices=list(PLACEMENTS),
                         help="nextpnr placements to race side by side, the first to meet "
-                        "timing kept (default: static and timing on two cores, all three on more, "
-                        "timing on one)")
+                        "timing kept (default: one per core, in the order timing, static, "
+                        "wirelength)")
     result.add_argument("--seed", type=int, nargs="+", metavar="N", default=Options.seeds,
                         help="nextpnr placement seeds, each raced with each --placement "
                         "(default: 1; fmax varies with the seed by several %%)")

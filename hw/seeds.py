@@ -2,7 +2,7 @@
 (:mod:`hw.flow.seeds`)
 
     python -m hw.seeds --board ulx3s [--device 85F] [--model build/model]
-        [--config parallel|folded] [--clock-mhz F] [--placement static timing wirelength]
+        [--config parallel|folded] [--clock-mhz F] [--placement timing static wirelength]
         [--seed 1 2 3] [--out build/bench/seeds]
 
 One synthesis, then nextpnr with each placement kind and seed, one run at a time; writes

@@ -4,10 +4,10 @@ timing kept.
 nextpnr runs on one core. Three kinds of placement (:data:`PLACEMENTS`): ``timing``,
 nextpnr's analytic placer HeAP driven by timing (the best fmax, the slowest); ``static``,
 its electrostatic placer, timing-driven too (a little lower fmax, far less time: less
-wirelength to refine and route); ``wirelength``, HeAP driven by wirelength alone (the
-fastest, the lowest fmax; nextpnr still checks its timing). With two cores place and
-route races ``static`` against ``timing``, with three or more ``wirelength`` as well, and
-keeps the first that meets timing; when none does, the highest fmax once all have ended.
+wirelength to refine and route); ``wirelength``, HeAP driven by wirelength alone (faster
+than ``timing``, the lowest fmax; nextpnr still checks its timing). Place and route races
+one kind per core, in that order, and keeps the first that meets timing; when none does,
+the highest fmax once all have ended.
 A run that finds the design larger than the device stops them all (:class:`DoesNotFit`).
 The README gives measured times and fmax of each.
 """
@@ -31,7 +31,7 @@ from hw.flow.toolchain import (
     tool_error,
 )
 
-#: nextpnr's placements and their options.
+#: nextpnr's placements and their options, in the order the race takes them, one per core.
 PLACEMENTS = {"timing": [], "static": ["--placer", "static"], "wirelength": ["--no-tmdriv"]}
 #: A nextpnr utilisation line: ``Info:      ICESTORM_LC:  36787/  5280   696%``.
 UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.MULTILINE)
@@ -42,15 +42,13 @@ class DoesNotFit(BuildError):
 
 
 def default_placements(cores: int | None = None) -> tuple:
-    """The placements to race on ``cores`` (those this process may run on): the timing-driven
-    one alone on one core, ``static`` beside it on two, and ``wirelength`` as well on three
-    or more."""
+    """The first ``cores`` of :data:`PLACEMENTS` (the cores this process may run on): the
+    timing-driven placement alone on one core, ``static`` beside it on two, ``wirelength``
+    as well on three or more."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
             os.cpu_count() or 1
-    if cores == 1:
-        return ("timing",)
-    return ("static", "timing") if cores == 2 else ("static", "timing", "wirelength")
+    return tuple(PLACEMENTS)[:cores]
 
 
 @dataclass
