@@ -2,18 +2,22 @@
 
 from contextlib import contextmanager
 
-from amaranth.hdl import Array, Assert, Cat, Cover, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Array, Assert, Assume, Cat, Cover, Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.crc import Processor, catalog
 from amaranth.lib.wiring import In, Out
 
-from hw.board.uart import UartRx, UartTx
-from hw.gateware.formal import FreeInputs, Proof, check_held
+from hw.board.uart import MIN_CYCLES_PER_BIT, UartRx, UartTx, idle_cycles
+from hw.gateware.formal import (AnySeq, FreeInputs, Proof, after_clean_cycle, check_held,
+                                drive_free)
 from hw.gateware.layouts import KLINE, signal_layout
 from hw.gateware.skid import SkidBuffer
 from sw.spec.frames import SYNC, VERSION, ErrorCode, Ready, Type, encode, payload_length
 
 ERROR_CODE = range(max(ErrorCode) + 1)   # 0: no error
+#: Cycles from the receiver's idle to its last byte taken by the parser on a quiet line:
+#: through the receiver's output register and the skid buffer.
+DRAIN_CYCLES = 3
 COUNTER_BITS = 32
 
 
@@ -49,12 +53,17 @@ class FrameParser(wiring.Component):
     reset : Out(1), pulse
     error : Out(ERROR_CODE), non-zero for one cycle
     abort : In(1)
+    busy : Out(1), not hunting for ``SYNC``: inside a frame, or offering its kline
     """
 
     def __init__(self, *, timeout_cycles: int):
-        self._timeout_cycles = timeout_cycles
+        self.timeout_cycles = timeout_cycles
+        #: formal only: cycles without a byte offered on ``i``, saturating at
+        #: ``timeout_cycles`` (made here, so a proof of the link can relate its counts to it)
+        self.formal_quiet = Signal(range(timeout_cycles + 1))
         super().__init__({"i": In(stream.Signature(8)), "kline": Out(stream.Signature(KLINE)),
-                          "reset": Out(1), "error": Out(ERROR_CODE), "abort": In(1)})
+                          "reset": Out(1), "error": Out(ERROR_CODE), "abort": In(1),
+                          "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -64,12 +73,12 @@ class FrameParser(wiring.Component):
         shift = Signal(KLINE.size)
         left = Signal(range(payload_length(Type.KLINE, 0) + 1))
         is_kline = Signal()
-        silence = Signal(range(self._timeout_cycles + 1))
+        silence = Signal(range(self.timeout_cycles + 1))
         m.d.comb += [crc.data.eq(byte), self.kline.payload.eq(shift)]
 
         # a timeout or a lost byte ends a partial frame
         timed_out = Signal()
-        m.d.comb += timed_out.eq(~taken & (silence == self._timeout_cycles - 1))
+        m.d.comb += timed_out.eq(~taken & (silence == self.timeout_cycles - 1))
         m.d.sync += silence.eq(Mux(taken, 0, silence + 1))
 
         @contextmanager
@@ -121,6 +130,7 @@ class FrameParser(wiring.Component):
                 m.d.comb += self.kline.valid.eq(1)
                 with m.If(self.kline.ready):
                     m.next = "HUNT"
+        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT"))
         if platform == "formal":
             self._check(m, fsm, crc, shift, left, is_kline, silence)
         return m
@@ -139,8 +149,8 @@ class FrameParser(wiring.Component):
         history = Signal(8 * frame)           # the last bytes taken, newest at the top
         count = Signal(range(frame))          # bytes taken since the frame's SYNC
         reference = Signal(8)                 # their CRC, bit by bit
-        quiet = Signal(range(self._timeout_cycles + 1))  # cycles without a byte offered
-        m.d.sync += quiet.eq(Mux(self.i.valid, 0, Mux(quiet == self._timeout_cycles, quiet,
+        quiet = self.formal_quiet
+        m.d.sync += quiet.eq(Mux(self.i.valid, 0, Mux(quiet == self.timeout_cycles, quiet,
                                                       quiet + 1)))
         with m.If(taken):
             m.d.sync += history.eq(Cat(history[8:], byte))
@@ -165,9 +175,10 @@ class FrameParser(wiring.Component):
         states = ("HUNT", "TYPE", "PAYLOAD", "CRC", "CHECK", "EMIT")
         m.d.comb += [
             Assert(Cat(fsm.ongoing(state) for state in states).any(), "parser: a known state"),
-            Assert(~receiving | (quiet <= silence) & (silence < self._timeout_cycles),
+            Assert(quiet <= self.timeout_cycles, "parser: the quiet count saturates"),
+            Assert(~receiving | (quiet <= silence) & (silence < self.timeout_cycles),
                    "parser: silence counts the cycles without a byte"),
-            Assert((quiet < self._timeout_cycles) | fsm.ongoing("HUNT") | fsm.ongoing("EMIT"),
+            Assert((quiet < self.timeout_cycles) | fsm.ongoing("HUNT") | fsm.ongoing("EMIT"),
                    "parser: not hunting after the timeout"),
         ]
         aborting, aborted = receiving & self.abort, Signal()
@@ -322,8 +333,12 @@ class UartLink(wiring.Component):
         self._tx = UartTx(clk_freq=clk_freq, baud=baud)
         self._parser = FrameParser(timeout_cycles=timeout_bytes * 10 * self._rx.bit_cycles)
         self._encoder = FrameEncoder(classes, latency=latency, model_id=model_id)
-        self._stamp_depth = stamp_depth
-        self._kline_skid = kline_skid
+        # registered both ways: the receiver sits by its pin, far from the parser
+        self._rx_skid = SkidBuffer(8)
+        # and between the parser and the core: the core's handshake with the stamp FIFO
+        # stays out of the parser's state machine
+        self._kline_skid = SkidBuffer(KLINE) if kline_skid else None
+        self._stamps = fifo.SyncFIFO(width=COUNTER_BITS, depth=stamp_depth)
         super().__init__({
             "rx": In(1, init=1), "tx": Out(1, init=1),
             "kline": Out(stream.Signature(KLINE)),
@@ -345,21 +360,18 @@ class UartLink(wiring.Component):
         # after it to OR in the link's own reset (init 1 holds it while that is asserted)
         core_reset = Signal(init=1)
         m.d.sync += core_reset.eq(parser.reset)
-        stamps = fifo.SyncFIFO(width=COUNTER_BITS, depth=self._stamp_depth)
+        stamps = self._stamps
         m.submodules.stamps = ResetInserter(reset)(stamps)
         now = Signal(COUNTER_BITS)
         m.d.sync += now.eq(now + 1)
 
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-        # registered both ways: the receiver sits by its pin, far from the parser
-        m.submodules.rx_skid = rx_skid = SkidBuffer(8)
+        m.submodules.rx_skid = rx_skid = self._rx_skid
         wiring.connect(m, rx.o, rx_skid.i)
         wiring.connect(m, rx_skid.o, parser.i)
-        # and between the parser and the core: the core's handshake with the stamp FIFO
-        # stays out of the parser's state machine
         kline = parser.kline
-        if self._kline_skid:
-            m.submodules.kline_skid = kline_skid = SkidBuffer(KLINE)
+        if self._kline_skid is not None:
+            m.submodules.kline_skid = kline_skid = self._kline_skid
             wiring.connect(m, parser.kline, kline_skid.i)
             kline = kline_skid.o
         wiring.connect(m, encoder.o, tx.i)
@@ -372,8 +384,8 @@ class UartLink(wiring.Component):
         with m.If(reset):
             m.d.sync += stamp_room.eq(1)
         with m.Else():
-            m.d.sync += stamp_room.eq(Mux(written & ~read, stamps.level < self._stamp_depth - 1,
-                                          read | (stamps.level < self._stamp_depth)))
+            m.d.sync += stamp_room.eq(Mux(written & ~read, stamps.level < self._stamps.depth - 1,
+                                          read | (stamps.level < self._stamps.depth)))
         m.d.comb += [
             self.kline.payload.eq(kline.payload),
             self.kline.valid.eq(kline.valid & stamp_room),
@@ -398,12 +410,116 @@ class UartLink(wiring.Component):
             m.d.comb += encoder.error.eq(ErrorCode.OVERRUN)
         with m.Else():
             m.d.comb += encoder.error.eq(parser.error)
+        if platform == "formal":
+            m.d.comb += Assert(stamp_room == (stamps.level < stamps.depth),
+                               "link: stamp_room is not the stamp FIFO's room")
+        return m
+
+    @property
+    def quiet_cycles(self) -> int:
+        """:func:`quiet_cycles` of this link."""
+        return quiet_cycles(self._rx.bit_cycles, self._parser.timeout_cycles)
+
+
+def quiet_cycles(bit_cycles: int, timeout_cycles: int) -> int:
+    """Cycles of ``rx`` high, with no kline waiting for the core, after which nothing is on
+    its way from the line to the parser and the parser hunts for ``SYNC``: the receiver's
+    :func:`~hw.board.uart.idle_cycles`, ``DRAIN_CYCLES`` for its last byte to reach the
+    parser, then the parser's timeout."""
+    return idle_cycles(bit_cycles) + DRAIN_CYCLES + timeout_cycles
+
+
+class FreeReceiver(wiring.Component):
+    """A stand-in for :class:`~hw.board.uart.UartRx` in a proof: any byte in any cycle,
+    held until taken (the stream rule :func:`hw.board.uart.proofs` proves of the real
+    receiver), and any error pulses. Every byte stream the receiver can give, and more,
+    so a frame reaches the parser in a few cycles instead of a line's thousand."""
+
+    def __init__(self):
+        super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)),
+                          "framing_error": Out(1), "overrun": Out(1), "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(~self.o.valid | self.o.ready):
+            m.d.sync += [self.o.valid.eq(AnySeq(1)), self.o.payload.eq(AnySeq(8))]
+        drive_free(m, self.framing_error, self.overrun, self.busy)
         return m
 
 
+def quiet_line_properties(m, link):
+    """On the line itself: after :attr:`UartLink.quiet_cycles` of ``rx`` high in which the
+    parser offered no kline, no byte is in the receiver, its skid buffer or the parser,
+    and the parser hunts for ``SYNC``. Shown in steps, each relating this count to the
+    receiver's and the parser's own (``formal_high``, ``formal_quiet``): within
+    ``idle_cycles`` the receiver is idle, within ``DRAIN_CYCLES`` more its last byte has
+    reached the parser, and the parser's timeout runs from there."""
+    rx, rx_skid, parser = link._rx, link._rx_skid, link._parser
+    idle, limit = rx.idle_cycles, link.quiet_cycles
+    drained = idle + DRAIN_CYCLES
+    quiet = Signal(range(limit + 1))
+    m.d.sync += quiet.eq(Mux(link.rx & ~parser.kline.valid,
+                             Mux(quiet == limit, quiet, quiet + 1), 0))
+    m.d.comb += [
+        Assert(quiet <= limit, "link: the quiet count saturates"),
+        Assert((rx.formal_high == idle) | (quiet <= rx.formal_high),
+               "link: quiet line counts beyond the receiver's"),
+    ]
+    with m.If(quiet >= drained):
+        m.d.comb += Assert(~rx.busy & ~rx.o.valid & ~rx_skid.o.valid & rx_skid.i.ready,
+                           "link: a byte still on its way to the parser")
+        m.d.comb += Assert((parser.formal_quiet == parser.timeout_cycles) |
+                           (parser.formal_quiet >= quiet - drained),
+                           "link: the parser was offered a byte after the line went quiet")
+    with m.If(quiet == limit):
+        m.d.comb += Assert(~parser.busy, "link: the parser is not hunting on a quiet line")
+    m.d.comb += [
+        Cover((quiet == drained) & parser.busy, "link: a partial frame on a quiet line"),
+        Cover(parser.error == ErrorCode.BAD_CHECKSUM, "link: a bad checksum reported"),
+        Cover(link.core_reset & after_clean_cycle(m), "link: a reset frame"),
+    ]
+
+
+def kline_properties(m, link):
+    """Klines to the core and results back, for any byte stream (:class:`FreeReceiver`)
+    and a core that answers only klines it took since its last reset, as
+    :class:`hw.gateware.core.SignalCore` is proven to: ``kline.payload`` holds while
+    ``kline.valid & ~kline.ready``, a kline is taken only with a place for its stamp, and
+    every result is paired with the stamp of its own kline (stamps held = klines owed)."""
+    stamps = link._stamps
+    source = link._parser.kline if link._kline_skid is None else link._kline_skid.o
+    owed = Signal(range(stamps.depth + 2))   # klines the core took and has not answered
+    took, answered = link.kline.valid & link.kline.ready, link.result.valid & link.result.ready
+    m.d.sync += owed.eq(Mux(link.core_reset, 0, owed + took - answered))
+    m.d.comb += Assume(~link.result.valid | (owed != 0), "link: a result for no kline")
+    stall = check_held(m, link.kline, "kline")
+    with m.If(after_clean_cycle(m) & ~link.core_reset):
+        m.d.comb += Assert(stamps.level == owed, "link: stamps held differ from klines owed")
+    m.d.comb += [
+        Assert(~took | stamps.w_rdy, "link: a kline taken with no place for its stamp"),
+        Cover(stall & link.kline.ready, "link: a kline taken by the core after a stall"),
+        Cover(answered & (stamps.level == stamps.depth), "link: a result with every stamp "
+              "in use"),
+        Cover(source.valid & (stamps.level == stamps.depth), "link: a kline waiting for a "
+              "stamp's place"),
+    ]
+
+
 def proofs() -> list[Proof]:
-    """The frame parser's rules, for any byte stream and any core."""
+    """The frame parser's rules, for any byte stream and any core; the whole link's, for
+    any line (or any byte stream) and a core that keeps its own rules, with and without
+    the kline skid buffer (the ULX3S's and the iCEBreaker's link)."""
     timeout = 12
+    divisor, baud, timeout_bytes = MIN_CYCLES_PER_BIT, 115200, 2
+    line_timeout = timeout_bytes * 10 * divisor     # the link's parser timeout
+    quiet = quiet_cycles(divisor, line_timeout)
+
+    def link(kline_skid=True, receiver=None):
+        link = UartLink(3, clk_freq=divisor * baud, baud=baud, latency=7, model_id=1,
+                        timeout_bytes=timeout_bytes, stamp_depth=2, kline_skid=kline_skid)
+        if receiver is not None:
+            link._rx = receiver
+        return link
 
     def properties(m, parser):
         stall = check_held(m, parser.kline, "kline")
@@ -423,4 +539,29 @@ def proofs() -> list[Proof]:
                         f"parser hunts for SYNC or offers a complete kline; an abort inside a "
                         f"frame, even as one of its bytes is taken, drops it: the parser "
                         f"hunts for SYNC in the next cycle; kline.payload holds while "
-                        f"kline.valid & ~kline.ready")]
+                        f"kline.valid & ~kline.ready"),
+            Proof("link: a quiet line", "hw.board.link.UartLink", "prove",
+                  depth=DRAIN_CYCLES + 2, inner_covers=False,
+                  harness=lambda: FreeInputs(link(), quiet_line_properties),
+                  cover_depth=quiet + 12 * divisor,
+                  shows=f"the whole UartLink on the line (UART divisor {divisor}, parser "
+                        f"timeout {line_timeout} cycles): after T = {quiet} cycles of rx high "
+                        f"in which the parser offered no kline, no byte is in the receiver, "
+                        f"its skid buffer or the parser, and the parser hunts for SYNC; the "
+                        f"rules of every part hold in the whole link at once (the parser's: "
+                        f"a kline only from a good frame, so a bad checksum never reaches "
+                        f"the core; the skid buffers' order)"),
+            *(Proof(f"link: klines and stamps{name}", "hw.board.link.UartLink", "prove",
+                    depth=4, inner_covers=False,
+                    harness=lambda skid=skid: FreeInputs(link(skid, FreeReceiver()),
+                                                         kline_properties),
+                    # three frames: two klines owed, a third waiting for a stamp's place
+                    cover_depth=3 * (2 + payload_length(Type.KLINE, 0) + 1 + 4) + 8,
+                    shows="the whole UartLink for any byte stream from its receiver "
+                          "(FreeReceiver), so a kline frame takes 23 cycles, not a line's "
+                          "thousand: kline.payload holds while kline.valid & ~kline.ready; a "
+                          "kline is taken only with a place for its stamp, and the stamps "
+                          "held are the klines the core owes, so each result frame carries "
+                          "its own kline's stamp; the rules of every part hold at once")
+              for skid, name in ((True, ""), (False, " (no kline skid buffer)"))),
+            ]

@@ -56,12 +56,18 @@ class UartRx(wiring.Component):
     rx : In(1), idle high
     o : Out(stream.Signature(8))
     framing_error, overrun : Out(1), one-cycle pulses
+    busy : Out(1), a byte (or a break) in progress: high from three cycles after its start
+        bit's falling edge (the synchroniser, then the state register) until the receiver
+        is idle again, as it offers the byte
     """
 
     def __init__(self, *, clk_freq: float, baud: int):
         self._bit_cycles = bit_cycles(clk_freq, baud)
         super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)),
-                          "framing_error": Out(1), "overrun": Out(1)})
+                          "framing_error": Out(1), "overrun": Out(1), "busy": Out(1)})
+        #: formal only: cycles ``rx`` has been high, saturating at :attr:`idle_cycles`
+        #: (made here, so a proof of an enclosing design can relate its own counts to it)
+        self.formal_high = Signal(range(self.idle_cycles + 1))
 
     @property
     def bit_cycles(self) -> int:
@@ -111,6 +117,7 @@ class UartRx(wiring.Component):
             with m.State("BREAK"):
                 with m.If(rx):
                     m.next = "IDLE"
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         if platform == "formal":
             self._check(m, fsm, timer, bits)
         return m
@@ -125,7 +132,7 @@ class UartRx(wiring.Component):
         in progress). Each cycle of ``rx`` high after the synchroniser brings the end of
         the byte in progress one cycle closer."""
         cycles = self._bit_cycles
-        high = Signal(range(self.idle_cycles + 1))   # cycles rx has been high, saturating
+        high = self.formal_high
         m.d.sync += high.eq(Mux(self.rx, Mux(high == self.idle_cycles, high, high + 1), 0))
         left = Signal(range(9 * cycles + 1))         # cycles to IDLE while rx stays high
         with m.Switch(fsm.state):
@@ -138,6 +145,7 @@ class UartRx(wiring.Component):
             Assert(Cat(fsm.ongoing(state) for state in fsm.encoding).any(),
                    "uart rx: a known state"),
             Assert(~fsm.ongoing("START") | (timer < cycles // 2), "uart rx: start bit timer"),
+            Assert(high <= self.idle_cycles, "uart rx: the count of rx high saturates"),
             Assert((high < 2) | (left + high <= self.idle_cycles), "uart rx: no progress"),
             Assert((high < self.idle_cycles) | fsm.ongoing("IDLE"), "uart rx: not idle"),
             Cover((high >= 8 * cycles) & ~fsm.ongoing("IDLE"),

@@ -90,6 +90,11 @@ def checks(text: str) -> dict:
     return found
 
 
+def top_module(text: str) -> str:
+    """The RTLIL of the harness's own module, ``top``."""
+    return re.search(r"^module \\top\n.*?^end$", text, re.S | re.M).group(0)
+
+
 def source_line(src: str) -> str:
     """``path:line`` relative to the repository."""
     location = src.split("|")[0]
@@ -106,7 +111,9 @@ def sby_file(proof: Proof) -> str:
         "multiclock off", "",
         "[engines]", "smtbmc boolector", "",
         "[script]", "read_rtlil design.il", "prep -top top",
-        *([] if proof.inner_checks else ["delete */t:$check top/t:$check %d"]), "flatten",
+        *([] if proof.inner_checks else ["delete */t:$check top/t:$check %d"]),
+        *([] if proof.inner_covers else
+          ["delete */t:$check */r:FLAVOR=cover %i top/t:$check %d"]), "flatten",
         # only what can reach a check: the stages' datapath does not, in the abstraction check
         "select -set influence t:$check %ci*",
         "delete @influence %n", "opt_clean", "",
@@ -137,6 +144,12 @@ def run_group(command: list, directory: Path, env: dict, timeout: float) -> str:
     return output
 
 
+def reached_covers(log: str) -> set[str]:
+    """The covers a SymbiYosys cover task names as reached in its summary (the engine's
+    progress lines name them too, by step and place, and are not counted)."""
+    return set(re.findall(r"summary: +reached cover statement (\S+)", log))
+
+
 def failures(log: str) -> list[str]:
     """The failed asserts and unreached covers SymbiYosys names in its log."""
     lines = re.findall(r"(?:Assert failed in \S+|failed assertion|unreached cover statement)"
@@ -164,11 +177,14 @@ def run_proof(proof: Proof, directory: Path, env: dict, timeout: float) -> dict:
              "depth": proof.depth, "shows": proof.shows}
     if proof.method == "structural":
         return {**entry, **structural(directory, env, timeout)}
-    found = checks((directory / "design.il").read_text())
+    text = (directory / "design.il").read_text()
+    found = checks(text)
+    if not proof.inner_covers:
+        found["cover"] = checks(top_module(text))["cover"]
     main = "bmc" if proof.method == "bmc" else "prove"
     status, seconds, log = run_sby(directory, env, main, timeout)
     cover_status, cover_seconds, cover_log = run_sby(directory, env, "cover", timeout)
-    reached = len(set(re.findall(r"(?<!un)reached cover statement (\S+)", cover_log)))
+    reached = len(reached_covers(cover_log))
     result = {"PASS": "proven" if main == "prove" else "passed",
               "FAIL": "failed"}.get(status, "error")
     return {**entry, "result": result, "seconds": round(seconds, 2),

@@ -44,6 +44,9 @@ class Proof:
     cover_depth: int = 0
     #: keep the checks of the components inside the harness (their own invariants)
     inner_checks: bool = True
+    #: keep their covers too (reached in their own proofs; some need more cycles than this
+    #: proof's cover depth)
+    inner_covers: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:

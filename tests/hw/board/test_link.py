@@ -223,3 +223,40 @@ def test_an_abort_with_a_byte_taken_drops_the_frame(frame, at):
     sim.run()
     assert klines == [frames.decode(NEXT)]
     assert errors == [] and sum(resets) == 0
+
+
+def test_parser_busy_from_sync_until_hunting_again():
+    """``busy``: from the cycle after ``SYNC`` is taken, through ``CHECK`` (a reset frame)
+    or until the kline is taken (a kline frame), then low while hunting."""
+    parser = FrameParser(timeout_cycles=1000)
+    stall = 3
+    trace = []
+
+    async def host(ctx):
+        ctx.set(parser.i.valid, 1)
+        for byte in b"\x00" + RESET + GOOD:
+            ctx.set(parser.i.payload, byte)
+            await ctx.tick().until(parser.i.ready)
+        ctx.set(parser.i.valid, 0)
+        await ctx.tick().until(parser.kline.valid)
+        await ctx.tick().repeat(stall)
+        ctx.set(parser.kline.ready, 1)
+        await ctx.tick().repeat(3)
+
+    async def watch(ctx):
+        async for _, _, busy, taken in ctx.tick().sample(
+                parser.busy, parser.i.valid & parser.i.ready):
+            trace.append((busy, taken))
+
+    sim = Simulator(parser)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host)
+    sim.add_testbench(watch, background=True)
+    sim.run()
+    busy = "".join("B" if high else "." for high, _ in trace)
+    kline_bytes = len(GOOD) - 1      # TYPE, payload and CRC: SYNC is taken while hunting
+    assert busy == ("."                                  # a junk byte
+                    + "." + "BB" + "B"                   # reset frame: SYNC, TYPE, CRC; CHECK
+                    + "." + "B" * kline_bytes + "B"      # kline frame; CHECK
+                    + "B" * (1 + stall + 1)              # EMIT: offered, stalled, taken
+                    + "..")

@@ -148,3 +148,29 @@ def test_divisors_of_real_boards():
     assert bit_cycles(12e6, 115200) == 104
     assert bit_cycles(25e6, 115200) == 217
     assert bit_cycles(48e6, 1_000_000) == 48
+
+
+def test_busy_from_the_start_bit_until_idle():
+    """``busy`` rises three cycles after the start bit's falling edge and falls as the byte
+    is offered, in the middle of its stop bit (three cycles later than on the wire)."""
+    rx = UartRx(clk_freq=BIT, baud=1)
+    trace = []
+
+    async def line(ctx):
+        ctx.set(rx.o.ready, 1)
+        await ctx.tick().repeat(3 * BIT)
+        await send(ctx, rx.rx, b"\x5a", BIT)
+        await ctx.tick().repeat(3 * BIT)
+
+    async def watch(ctx):
+        async for _, _, busy, valid in ctx.tick().sample(rx.busy, rx.o.valid):
+            trace.append((busy, valid))
+
+    simulate(rx, line, background=[watch])
+    busy = [cycle for cycle, (high, _) in enumerate(trace) if high]
+    offered = next(cycle for cycle, (_, valid) in enumerate(trace) if valid)
+    start = 3 * BIT     # the cycle the line falls
+    assert busy == list(range(busy[0], busy[-1] + 1))          # one stretch
+    seen = start + 3    # two synchroniser cycles, then the state register
+    assert busy[0] == seen
+    assert busy[-1] + 1 == offered == seen + 9 * BIT + BIT // 2   # mid stop bit
