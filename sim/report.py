@@ -112,13 +112,14 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "load_1min": os.getloadavg()[0]}
 
 
-def board_clock(build_root: Path, config: str) -> dict:
+def board_clock(build_root: Path, config: str, board: str | None = None) -> dict:
     """``clock_mhz`` (the PLL output the bitstream runs at), ``fmax_mhz`` and
-    ``clock_source`` of the newest board build of ``config`` (a build report of another
-    schema version, or one in a hidden directory, where a build stages its new set and
-    keeps the previous one, is not read); a nominal clock (fmax unknown) when there is none."""
+    ``clock_source`` of the newest board build of ``config`` (of ``board``'s builds only,
+    when given; a build report of another schema version, or one in a hidden directory,
+    where a build stages its new set and keeps the previous one, is not read); a nominal
+    clock (fmax unknown) when there is none."""
     reports = []
-    for path in Path(build_root).glob("*/report.json"):
+    for path in Path(build_root).glob(f"{board or '*'}/report.json"):
         if path.parent.name.startswith("."):   # a build's staging or kept previous set
             continue
         try:

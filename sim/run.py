@@ -86,6 +86,19 @@ def simulate(model_dir, data, config: str = "parallel", build_dir=None, seed: in
     return {**results, "core": core, **described}
 
 
+def board_config(board: str | None, build_root: Path = ROOT / "build") -> str:
+    """The configuration ``board``'s last build chose (``auto`` picks the first that fits),
+    read from its ``report.json``; ``parallel`` without a board or a readable report."""
+    if board:
+        try:
+            chosen = json.loads((Path(build_root) / board / "report.json").read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            chosen = None
+        if chosen in CONFIGS:
+            return chosen
+    return "parallel"
+
+
 def main(argv=None) -> int:
     return cli.run(command, argv,
                    failures=(ArtifactError, KlineError, ExportError, SimulationError,
@@ -96,7 +109,9 @@ def command(argv) -> int:
     parser = cli.parser("python -m sim.run", __doc__)
     parser.add_argument("--data", required=True, help="kline file (CSV or v5 JSON response)")
     parser.add_argument("--model", default="build/model", help="model artifact directory")
-    parser.add_argument("--config", choices=CONFIGS, default="parallel")
+    parser.add_argument("--config", choices=CONFIGS,
+                        help="core configuration (default: parallel; with --netlist BOARD, "
+                        "the one the board's last build in build/BOARD chose)")
     parser.add_argument("--waves", action="store_true", help="dump an FST waveform")
     parser.add_argument("--limit", type=int,
                         help=f"first N klines only (at least {MIN_KLINES})")
@@ -132,6 +147,7 @@ def command(argv) -> int:
                          f"reference needs more than the model's warm-up ({history})")
     sanity.vet(model.meta, klines, args.force, cli.say)
     level = "netlist" if args.netlist else "rtl"
+    args.config = args.config or board_config(args.netlist)
     build_dir = Path(args.build) / (f"{args.netlist}_{args.config}" if args.netlist
                                     else args.config)
     # timed before and after the simulation, keeping the faster: a shared machine slows
@@ -166,7 +182,8 @@ def command(argv) -> int:
              "scheme": schema.scheme(model.meta.get("scheme", "unknown")),
              "simulation_s": results["simulation_s"]}
     latency = report.latency_report(results, timings,
-                                    report.board_clock(ROOT / "build", args.config),
+                                    report.board_clock(ROOT / "build", args.config,
+                                                       board=args.netlist),
                                     about)
     paths = report.write(latency, results, timings, args.reports)
     print(f"{latency['klines']:,} klines, {latency['mismatches']} mismatches; latency "

@@ -37,6 +37,20 @@ def test_board_clock_is_the_pll_output_with_fmax_beside_it(tmp_path):
     nominal = report.board_clock(tmp_path / "ulx3s", "parallel")
     assert nominal == {"clock_mhz": report.NOMINAL_CLOCK_MHZ, "fmax_mhz": None,
                        "clock_source": nominal["clock_source"]}
+    # a netlist of one board: that board's builds only
+    assert report.board_clock(tmp_path, "folded", board="icebreaker")["clock_mhz"] == 18.0
+    assert report.board_clock(tmp_path, "folded", board="ulx3s")["fmax_mhz"] is None
+
+
+def test_a_board_netlist_defaults_to_the_configuration_its_build_chose(tmp_path):
+    from sim.run import board_config
+    (tmp_path / "icebreaker").mkdir()
+    (tmp_path / "icebreaker" / "report.json").write_text(json.dumps({"config": "folded"}))
+    assert board_config("icebreaker", tmp_path) == "folded"
+    assert board_config("ulx3s", tmp_path) == "parallel"       # no build
+    assert board_config(None, tmp_path) == "parallel"          # the RTL
+    (tmp_path / "icebreaker" / "report.json").write_text("{not json")
+    assert board_config("icebreaker", tmp_path) == "parallel"
 
 
 def test_declared_timing_from_the_export_or_derived():
