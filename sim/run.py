@@ -90,9 +90,12 @@ def board_config(board: str | None, build_root: Path = ROOT / "build") -> str:
     """The configuration ``board``'s last build chose (``auto`` picks the first that fits),
     read from its ``report.json``; ``parallel`` without a board or a readable report."""
     if board:
-        try:
-            chosen = json.loads((Path(build_root) / board / "report.json").read_text())["config"]
-        except (OSError, ValueError, KeyError, TypeError):
+        path = Path(build_root) / board / "report.json"
+        try:   # as report.board_clock reads it: a report of another schema version is not
+            chosen = json.loads(path.read_text())
+            schema.check_version(chosen, schema.BUILD, str(path))
+            chosen = chosen["config"]
+        except (OSError, ValueError, KeyError, TypeError):   # SchemaError is a ValueError
             chosen = None
         if chosen in CONFIGS:
             return chosen

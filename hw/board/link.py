@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.board.uart import MIN_CYCLES_PER_BIT, UartRx, UartTx, idle_cycles
 from hw.gateware.formal import (AnySeq, FreeInputs, Proof, after_clean_cycle, check_held,
-                                drive_free)
+                                count_while, drive_free)
 from hw.gateware.layouts import KLINE, signal_layout
 from hw.gateware.skid import SkidBuffer
 from sw.spec.frames import SYNC, VERSION, ErrorCode, Ready, Type, encode, payload_length
@@ -150,8 +150,7 @@ class FrameParser(wiring.Component):
         count = Signal(range(frame))          # bytes taken since the frame's SYNC
         reference = Signal(8)                 # their CRC, bit by bit
         quiet = self.formal_quiet
-        m.d.sync += quiet.eq(Mux(self.i.valid, 0, Mux(quiet == self.timeout_cycles, quiet,
-                                                      quiet + 1)))
+        count_while(m, quiet, ~self.i.valid, self.timeout_cycles)
         with m.If(taken):
             m.d.sync += history.eq(Cat(history[8:], byte))
             with m.If(fsm.ongoing("HUNT")):
@@ -384,8 +383,8 @@ class UartLink(wiring.Component):
         with m.If(reset):
             m.d.sync += stamp_room.eq(1)
         with m.Else():
-            m.d.sync += stamp_room.eq(Mux(written & ~read, stamps.level < self._stamps.depth - 1,
-                                          read | (stamps.level < self._stamps.depth)))
+            m.d.sync += stamp_room.eq(Mux(written & ~read, stamps.level < stamps.depth - 1,
+                                          read | (stamps.level < stamps.depth)))
         m.d.comb += [
             self.kline.payload.eq(kline.payload),
             self.kline.valid.eq(kline.valid & stamp_room),
@@ -458,8 +457,7 @@ def quiet_line_properties(m, link):
     idle, limit = rx.idle_cycles, link.quiet_cycles
     drained = idle + DRAIN_CYCLES
     quiet = Signal(range(limit + 1))
-    m.d.sync += quiet.eq(Mux(link.rx & ~parser.kline.valid,
-                             Mux(quiet == limit, quiet, quiet + 1), 0))
+    count_while(m, quiet, link.rx & ~parser.kline.valid, limit)
     m.d.comb += [
         Assert(quiet <= limit, "link: the quiet count saturates"),
         Assert((rx.formal_high == idle) | (quiet <= rx.formal_high),

@@ -1,11 +1,11 @@
 """8N1 UART: a receiver and a transmitter with ``lib.stream`` byte ports."""
 
-from amaranth.hdl import Assert, Cat, Const, Cover, Module, Mux, Signal
+from amaranth.hdl import Assert, Cat, Const, Cover, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.formal import FreeInputs, Proof, check_held
+from hw.gateware.formal import FreeInputs, Proof, check_held, count_while
 
 #: Fewest clock cycles per bit: the receiver samples mid-bit and needs room either side.
 MIN_CYCLES_PER_BIT = 4
@@ -133,7 +133,7 @@ class UartRx(wiring.Component):
         the byte in progress one cycle closer."""
         cycles = self._bit_cycles
         high = self.formal_high
-        m.d.sync += high.eq(Mux(self.rx, Mux(high == self.idle_cycles, high, high + 1), 0))
+        count_while(m, high, self.rx, self.idle_cycles)
         left = Signal(range(9 * cycles + 1))         # cycles to IDLE while rx stays high
         with m.Switch(fsm.state):
             for state, cycles_left in {

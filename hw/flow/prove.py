@@ -3,7 +3,8 @@
 Each :class:`hw.gateware.formal.Proof` (collected from the modules of the components by
 :func:`proofs`) becomes RTLIL, then one SymbiYosys run with two tasks: the proof itself
 (``mode prove``, k-induction, or ``mode bmc``) and ``mode cover``, which must reach every
-``Cover`` (so no property holds vacuously). A structural check runs Yosys alone: with the
+``Cover`` (so no property holds vacuously; without ``inner_covers``, every ``Cover`` of the
+harness, the parts' own being reached in their own proofs). A structural check runs Yosys alone: with the
 design flattened and memories mapped, ``i.valid`` must have no combinational path to
 ``i.ready``. Proofs run side by side, one per core by default.
 

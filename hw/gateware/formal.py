@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, Elaboratable, Module, Signal, Value
+from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal, Value
 from amaranth.lib.wiring import In
 
 __all__ = ["AnyConst", "AnySeq", "FreeInputs", "Proof", "after_clean_cycle", "check_held",
-           "check_order", "drive_free", "occupancy"]
+           "check_order", "count_while", "drive_free", "occupancy"]
 
 METHODS = ("prove", "bmc", "structural")
 
@@ -58,6 +58,12 @@ def drive_free(m: Module, *values) -> None:
     for value in values:
         value = Value.cast(value)
         m.d.comb += value.eq(AnySeq(len(value)))
+
+
+def count_while(m: Module, counter: Signal, condition, limit: int) -> None:
+    """``counter`` counts the cycles ``condition`` has held, up to ``limit``; 0 when it
+    does not."""
+    m.d.sync += counter.eq(Mux(condition, Mux(counter == limit, counter, counter + 1), 0))
 
 
 def after_clean_cycle(m: Module) -> Signal:

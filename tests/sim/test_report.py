@@ -46,6 +46,9 @@ def test_a_board_netlist_defaults_to_the_configuration_its_build_chose(tmp_path)
     from sim.run import board_config
     (tmp_path / "icebreaker").mkdir()
     (tmp_path / "icebreaker" / "report.json").write_text(json.dumps({"config": "folded"}))
+    assert board_config("icebreaker", tmp_path) == "parallel"  # no schema version: not read
+    (tmp_path / "icebreaker" / "report.json").write_text(json.dumps(
+        {"schema_version": schema.BUILD, "config": "folded"}))
     assert board_config("icebreaker", tmp_path) == "folded"
     assert board_config("ulx3s", tmp_path) == "parallel"       # no build
     assert board_config(None, tmp_path) == "parallel"          # the RTL
