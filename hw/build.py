@@ -46,8 +46,12 @@ def parser() -> argparse.ArgumentParser:
                         help=f"model artifact (directory or model.json; default {DEFAULT_MODEL},"
                         " trained there when missing)")
     result.add_argument("--config", default="auto", choices=("auto", *AUTO_ORDER))
+    defaults = "; ".join(f"{name}: " + ", ".join(f"{config} {mhz:g}" for config, mhz in
+                                                 board.clock_mhz.items())
+                         for name, board in BOARDS.items())
     result.add_argument("--clock-mhz", type=float,
-                        help="design clock (default: the board's, e.g. 100 for ulx3s)")
+                        help=f"design clock in MHz (default: the board's for the core "
+                        f"configuration; {defaults})")
     result.add_argument("--baud", type=int, default=115200, help="UART baud rate")
     load = result.add_mutually_exclusive_group()
     load.add_argument("--program", action="store_true",

@@ -34,6 +34,13 @@ def test_unknown_device_lists_valid_ones(capsys):
     assert "'99F'" in err and "12F, 25F, 45F, 85F" in err
 
 
+def test_help_gives_each_boards_default_clocks():
+    text = " ".join(build.parser().format_help().split())
+    for name, board in BOARDS.items():
+        assert f"{name}: " + ", ".join(f"{config} {mhz:g}" for config, mhz in
+                                       board.clock_mhz.items()) in text
+
+
 def test_unreachable_clock_is_a_usage_error(capsys, tmp_path):
     artifact.save(artifact.random_model(np.random.default_rng(0)), tmp_path / "model")
     code, err = run_cli(capsys, "--board", "icebreaker", "--clock-mhz", "500",
