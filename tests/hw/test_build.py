@@ -36,9 +36,10 @@ def test_unknown_device_lists_valid_ones(capsys):
 
 def test_help_gives_each_boards_default_clocks():
     text = " ".join(build.parser().format_help().split())
+    clock_help = text.split("design clock", 1)[1].split("--baud", 1)[0]
     for name, board in BOARDS.items():
-        assert f"{name}: " + ", ".join(f"{config} {mhz:g}" for config, mhz in
-                                       board.clock_mhz.items()) in text
+        listed = clock_help.split(f"{name}: ", 1)[1].split(";")[0].split(")")[0]
+        assert all(f"{config} {mhz:g}" in listed for config, mhz in board.clock_mhz.items())
 
 
 def test_unreachable_clock_is_a_usage_error(capsys, tmp_path):
