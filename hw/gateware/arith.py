@@ -80,6 +80,55 @@ def constant_product(m: Module, value, factor: int):
     return total(add_levels(m, [terms], tree_levels(len(terms)))[0])
 
 
+def multiples_plan(factors, levels: int) -> dict:
+    """How :func:`multiples` builds each odd part of ``factors``: ``{odd: (depth, a, shift_a,
+    sign, b, shift_b)}`` for ``odd == (a << shift_a) + sign * (b << shift_b)``, one adder on
+    two odd parts built before (``1`` is the operand itself), or ``{odd: (depth, None)}`` for a
+    canonical-signed-digit tree where no pair is ``levels`` adders deep or less. Odd parts
+    are built fewest digits first, so the deeper ones can reuse them."""
+    odd_parts = sorted({factor >> (factor & -factor).bit_length() - 1 for factor in factors},
+                       key=lambda odd: (len(csd(odd)), odd))
+    plan, depth = {}, {1: 0}
+    for odd in odd_parts:
+        if odd in depth:
+            continue
+        best = None
+        for a in depth:
+            for b in depth:
+                for shift in range(1, odd.bit_length() + 1):
+                    for candidate in ((a << shift) + b, (a << shift) - b, b - (a << shift)):
+                        if candidate != odd:
+                            continue
+                        level = max(depth[a], depth[b]) + 1
+                        if level <= levels and (best is None or level < best[0]):
+                            sign = 1 if candidate == (a << shift) + b else -1
+                            best = ((level, a, shift, sign, b, 0) if candidate != b - (a << shift)
+                                    else (level, b, 0, -1, a, shift))
+        plan[odd] = best or (tree_levels(len(csd(odd))), None)
+        depth[odd] = plan[odd][0]
+    return plan
+
+
+def multiples(m: Module, value, factors, levels: int = 2) -> list:
+    """``value * factor`` for each of ``factors`` (positive), sharing adders: factors of the
+    same odd part are shifts of one sum, and an odd part is one adder on two built before
+    wherever that keeps it at most ``levels`` adders deep (a constant product alone would be
+    a tree over its signed digits). Each sum is a kept wire (see :func:`kept`); call it
+    outside any ``m.If``."""
+    built = {1: value}
+    for odd, (depth, *pair) in multiples_plan(factors, levels).items():
+        if pair[0] is None:
+            product = constant_product(m, value, odd)
+        else:
+            a, shift_a, sign, b, shift_b = pair
+            left, right = built[a] << shift_a, built[b] << shift_b
+            product = left + right if sign > 0 else left - right
+        # unsigned, as wide as the largest product: a difference's sign bit is always 0
+        built[odd] = kept(m, product[:(odd * ((1 << len(value)) - 1)).bit_length()])
+    return [built[factor >> (factor & -factor).bit_length() - 1]
+            << (factor & -factor).bit_length() - 1 for factor in factors]
+
+
 def thermometer_count(bits):
     """How many of ``bits`` are set, for a thermometer code (``bits[k]`` set exactly when
     more than ``k`` are): each count bit is an OR over the code's edges, two LUT levels."""

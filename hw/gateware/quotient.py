@@ -24,7 +24,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.gateware.arith import (
-    constant_product,
+    multiples,
     thermometer_count,
     thermometer_map,
 )
@@ -60,7 +60,8 @@ class DivisorMultiples(wiring.Component):
 
     In the cycle a kline is taken (``load``), ``next`` is the denominator of the kline
     after it: it is registered as ``value`` together with its ``high`` multiples
-    (:data:`HIGH_FACTORS`, at most two adder levels each) and whether it is ``nonzero``,
+    (:data:`HIGH_FACTORS`, at most two adder levels each, one adder per odd factor with
+    :func:`hw.gateware.arith.multiples`) and whether it is ``nonzero``,
     all ready when that next kline is taken. ``low`` (:data:`LOW_FACTORS`) follows
     ``value`` one advance (``en``) later, beside the kline's first quotient stage.
 
@@ -90,8 +91,8 @@ class DivisorMultiples(wiring.Component):
         low = Signal(low_layout(self._width), reset_less=True)
         # the products outside the If blocks: their adders' kept wires are comb assignments,
         # which inside an If would be gated by its condition
-        highs = [constant_product(m, self.next, factor) for factor in HIGH_FACTORS]
-        lows = [constant_product(m, value, factor) for factor in LOW_FACTORS]
+        highs = multiples(m, self.next, HIGH_FACTORS)
+        lows = multiples(m, value, LOW_FACTORS)
         with m.If(self.load):
             m.d.sync += [value.eq(self.next), nonzero.eq(self.next != 0)]
             m.d.sync += [high[j].eq(product) for j, product in enumerate(highs)]
@@ -109,7 +110,9 @@ class FeatureQuotient(wiring.Component):
 
     Stage 1, combinational from ``magnitude``, ``negative``, ``ready``, ``divisor`` and
     ``high``: eight subtractions ``A - (32 j - 1) d`` side by side, whose signs are the
-    compares and whose low bits the candidate remainders. Stage 2, from the registered
+    compares and whose low bits the candidate remainders. They take only as many bits of
+    ``A`` as ``255 d`` can have; a bit of ``A`` above those saturates the code (an OR,
+    registered beside the signs). Stage 2, from the registered
     stage 1 and ``low`` (``d`` of the same kline): the remainder picked by the compares'
     thermometer code, and fifteen compares with ``2 k d``. Each stage registers the carry
     chains' sign bits as they come out (no inverter between a chain and its flip-flop).
@@ -159,11 +162,15 @@ class FeatureQuotient(wiring.Component):
         m = Module()
         width = self._remainder_width
         scaled = Cat(Const(0, self._shift + 1), self.magnitude)
-        differences = [scaled - self.high[j] for j in range(len(HIGH_FACTORS))]
+        # A's bits above the widest multiple's make every compare true (q saturates): the
+        # compares need not carry through them, their OR saturates the code instead
+        compared = len(self.high[0])
+        differences = [scaled[:compared] - self.high[j] for j in range(len(HIGH_FACTORS))]
         # short[j]: A < (32 (j + 1) - 1) d, the sign of the subtraction
         short = self._register(m, Cat(*[d[-1] for d in differences]), "short")
+        beyond = self._register(m, scaled[compared:].any(), "beyond")
         remainders = [self._register(m, value[:width], f"remainder_{j}") for j, value in
-                      enumerate([scaled + self.divisor, *differences[:-1]])]
+                      enumerate([scaled[:width] + self.divisor, *differences[:-1]])]
         negative = self._register(m, self.negative, "negative_1")
         ready = self._register(m, self.ready, "ready_1")
 
@@ -186,7 +193,7 @@ class FeatureQuotient(wiring.Component):
             ("high", lambda h: h), ("high_neg", lambda h: -h & 15),
             ("high_neg_borrow", lambda h: -h - 1 & 15)))
         stage_2 = {name: self._wire(m, value, name) for name, value in shared.items()}
-        stage_2.update(saturated=~short[-1], negative_2=negative, ready_2=ready)
+        stage_2.update(saturated=~short[-1] | beyond, negative_2=negative, ready_2=ready)
         for copy, code in enumerate([self.code, *self.code_copies]):
             # each copy its own registers (kept, or Yosys would merge them into one)
             r = {name: self._register(m, value, f"{name}_{copy}", {"keep": 1})

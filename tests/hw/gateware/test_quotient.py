@@ -8,7 +8,13 @@ import pytest
 from amaranth.hdl import Const, Module, Signal
 from amaranth.sim import Simulator
 
-from hw.gateware.arith import constant_product, thermometer_count, thermometer_pick
+from hw.gateware.arith import (
+    constant_product,
+    multiples,
+    multiples_plan,
+    thermometer_count,
+    thermometer_pick,
+)
 from hw.gateware.quotient import (
     HIGH_FACTORS,
     LOW_FACTORS,
@@ -108,3 +114,39 @@ def test_thermometer_count_and_pick(count):
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
+
+
+@pytest.mark.parametrize("factors", [HIGH_FACTORS, LOW_FACTORS, (6, 12, 24, 45, 3, 1, 1000)])
+def test_multiples_share_adders(factors):
+    plan = multiples_plan(factors, levels=2)
+    # every odd part once, each from two parts built before it
+    odd_parts = {f >> (f & -f).bit_length() - 1 for f in factors} - {1}
+    assert set(plan) == odd_parts
+    built = {1: 0}
+    for odd, (depth, *pair) in plan.items():
+        if pair[0] is not None:
+            a, shift_a, sign, b, shift_b = pair
+            assert {a, b} <= set(built) and (a << shift_a) + sign * (b << shift_b) == odd
+            assert depth == max(built[a], built[b]) + 1 <= 2
+        built[odd] = depth
+    m = Module()
+    value = Signal(12)
+    products = [Signal(24, name=f"product_{f}") for f in factors]
+    m.d.comb += [p.eq(q) for p, q in zip(products, multiples(m, value, factors))]
+
+    async def bench(ctx):
+        for operand in (0, 1, 4095, 2731, 1234):
+            ctx.set(value, operand)
+            assert [ctx.get(p) for p in products] == [operand * f for f in factors]
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_quotient_multiples_take_one_adder_each():
+    # the divisors' multiples: 8 adders for h's, 7 for l's (one per odd part), where a
+    # product per factor over its signed digits takes 12 and 13
+    assert len(multiples_plan(HIGH_FACTORS, 2)) == 8
+    assert len(multiples_plan(LOW_FACTORS, 2)) == 7
+    assert all(pair[0] is not None for _, *pair in multiples_plan(HIGH_FACTORS, 2).values())
