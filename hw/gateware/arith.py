@@ -80,31 +80,31 @@ def constant_product(m: Module, value, factor: int):
     return total(add_levels(m, [terms], tree_levels(len(terms)))[0])
 
 
+def odd_part(factor: int) -> tuple[int, int]:
+    """``(odd, shift)`` with ``factor == odd << shift`` and ``odd`` odd (``factor > 0``)."""
+    shift = (factor & -factor).bit_length() - 1
+    return factor >> shift, shift
+
+
 def multiples_plan(factors, levels: int) -> dict:
-    """How :func:`multiples` builds each odd part of ``factors``: ``{odd: (depth, a, shift_a,
-    sign, b, shift_b)}`` for ``odd == (a << shift_a) + sign * (b << shift_b)``, one adder on
-    two odd parts built before (``1`` is the operand itself), or ``{odd: (depth, None)}`` for a
-    canonical-signed-digit tree where no pair is ``levels`` adders deep or less. Odd parts
-    are built fewest digits first, so the deeper ones can reuse them."""
-    odd_parts = sorted({factor >> (factor & -factor).bit_length() - 1 for factor in factors},
+    """How :func:`multiples` builds each odd part of ``factors`` (but 1, the operand itself):
+    ``{odd: (depth, a, shift_a, sign, b, shift_b)}`` for one adder on two odd parts built
+    before, ``odd == (a << shift_a) + sign * (b << shift_b)``, or ``{odd: (depth, None)}`` for
+    a tree over its canonical signed digits where no such adder is ``levels`` deep or less.
+    Odd parts are planned fewest digits first, so the others can reuse them."""
+    odd_parts = sorted({odd_part(factor)[0] for factor in factors} - {1},
                        key=lambda odd: (len(csd(odd)), odd))
     plan, depth = {}, {1: 0}
     for odd in odd_parts:
-        if odd in depth:
-            continue
-        best = None
-        for a in depth:
-            for b in depth:
-                for shift in range(1, odd.bit_length() + 1):
-                    for candidate in ((a << shift) + b, (a << shift) - b, b - (a << shift)):
-                        if candidate != odd:
-                            continue
-                        level = max(depth[a], depth[b]) + 1
-                        if level <= levels and (best is None or level < best[0]):
-                            sign = 1 if candidate == (a << shift) + b else -1
-                            best = ((level, a, shift, sign, b, 0) if candidate != b - (a << shift)
-                                    else (level, b, 0, -1, a, shift))
-        plan[odd] = best or (tree_levels(len(csd(odd))), None)
+        ways = [(max(depth[a], depth[b]) + 1, *way) for a in depth for b in depth
+                for shift in range(1, odd.bit_length() + 1)
+                for way, value in (((a, shift, 1, b, 0), (a << shift) + b),
+                                   ((a, shift, -1, b, 0), (a << shift) - b),
+                                   ((b, 0, -1, a, shift), b - (a << shift)))
+                if value == odd]
+        ways = [way for way in ways if way[0] <= levels]
+        plan[odd] = min(ways, key=lambda way: way[0]) if ways else \
+            (tree_levels(len(csd(odd))), None)
         depth[odd] = plan[odd][0]
     return plan
 
@@ -116,17 +116,16 @@ def multiples(m: Module, value, factors, levels: int = 2) -> list:
     a tree over its signed digits). Each sum is a kept wire (see :func:`kept`); call it
     outside any ``m.If``."""
     built = {1: value}
-    for odd, (depth, *pair) in multiples_plan(factors, levels).items():
-        if pair[0] is None:
+    for odd, (depth, *way) in multiples_plan(factors, levels).items():
+        if way[0] is None:
             product = constant_product(m, value, odd)
         else:
-            a, shift_a, sign, b, shift_b = pair
+            a, shift_a, sign, b, shift_b = way
             left, right = built[a] << shift_a, built[b] << shift_b
             product = left + right if sign > 0 else left - right
         # unsigned, as wide as the largest product: a difference's sign bit is always 0
         built[odd] = kept(m, product[:(odd * ((1 << len(value)) - 1)).bit_length()])
-    return [built[factor >> (factor & -factor).bit_length() - 1]
-            << (factor & -factor).bit_length() - 1 for factor in factors]
+    return [built[odd] << shift for odd, shift in map(odd_part, factors)]
 
 
 def thermometer_count(bits):

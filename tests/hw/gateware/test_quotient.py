@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 
 from hw.gateware.arith import (
     constant_product,
+    csd,
     multiples,
     multiples_plan,
     thermometer_count,
@@ -120,7 +121,7 @@ def test_thermometer_count_and_pick(count):
 def test_multiples_share_adders(factors):
     plan = multiples_plan(factors, levels=2)
     # every odd part once, each from two parts built before it
-    odd_parts = {f >> (f & -f).bit_length() - 1 for f in factors} - {1}
+    odd_parts = {f // (f & -f) for f in factors} - {1}
     assert set(plan) == odd_parts
     built = {1: 0}
     for odd, (depth, *pair) in plan.items():
@@ -144,9 +145,10 @@ def test_multiples_share_adders(factors):
     sim.run()
 
 
-def test_quotient_multiples_take_one_adder_each():
-    # the divisors' multiples: 8 adders for h's, 7 for l's (one per odd part), where a
-    # product per factor over its signed digits takes 12 and 13
-    assert len(multiples_plan(HIGH_FACTORS, 2)) == 8
-    assert len(multiples_plan(LOW_FACTORS, 2)) == 7
-    assert all(pair[0] is not None for _, *pair in multiples_plan(HIGH_FACTORS, 2).values())
+@pytest.mark.parametrize("factors, adders", [(HIGH_FACTORS, 8), (LOW_FACTORS, 7)])
+def test_quotient_multiples_take_one_adder_each(factors, adders):
+    # one adder per odd part, where a product per factor over its signed digits takes
+    # 12 for h's multiples and 13 for l's
+    plan = multiples_plan(factors, 2)
+    assert len(plan) == adders and all(way[0] is not None for _, *way in plan.values())
+    assert sum(len(csd(f)) - 1 for f in factors) == {8: 12, 7: 13}[adders]
