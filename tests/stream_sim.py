@@ -31,22 +31,26 @@ class Run:
     in_cycles: list = field(default_factory=list)   # cycle of each input handshake
     out_cycles: list = field(default_factory=list)  # cycle of each output handshake
     after_reset: list = field(default_factory=list)  # payloads after the reset, if any
+    tapped: list = field(default_factory=list)  # per tap, its payloads while valid, in order
 
 
 def simulate(dut, payloads, *, in_gaps=0.0, out_gaps=0.0, gap_items=None, reset_at=None,
-             seed=0, isolated=False, timeout_per_item=None) -> Run:
+             seed=0, isolated=False, timeout_per_item=None, taps=()) -> Run:
     """Push ``payloads`` through ``dut``.
 
     ``in_gaps`` / ``out_gaps``: probability of a cycle without ``valid`` / ``ready``, for the
     first ``gap_items`` inputs / outputs (all by default), then none. ``isolated``: each
     input waits until the previous output left (to measure latency through an idle
     pipeline). ``reset_at``: one cycle of synchronous reset right after that many input
-    handshakes; outputs seen after it go to ``Run.after_reset``."""
+    handshakes; outputs seen after it go to ``Run.after_reset``. ``taps``: ``(valid,
+    payload)`` pairs inside ``dut`` (a stage's output that never stalls) whose payloads are
+    recorded in ``Run.tapped`` in every cycle ``valid`` is high outside the reset."""
     reset = Signal()
     rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
     gap_items = len(payloads) if gap_items is None else gap_items
     expected = len(payloads)
-    run, done = Run(), []
+    run, done = Run(tapped=[[] for _ in taps]), []
+    tap_signals = [signal for tap in taps for signal in tap]
     timeout = 100 + len(payloads) * (timeout_per_item or 20 * dut.ii + dut.latency)
 
     async def producer(ctx):
@@ -79,9 +83,12 @@ def simulate(dut, payloads, *, in_gaps=0.0, out_gaps=0.0, gap_items=None, reset_
     async def monitor(ctx):
         cycle, outputs, drain = 0, run.outputs, None
         want = expected - reset_at if reset_at else expected
-        async for _, _, i_valid, i_ready, o_valid, o_ready, payload, in_reset in \
+        async for _, _, i_valid, i_ready, o_valid, o_ready, payload, in_reset, *tapped in \
                 ctx.tick().sample(dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready,
-                                  dut.o.payload.as_value(), reset):
+                                  dut.o.payload.as_value(), reset, *tap_signals):
+            for values, valid, value in zip(run.tapped, tapped[::2], tapped[1::2]):
+                if valid and not in_reset:
+                    values.append(value)
             if in_reset:
                 outputs = run.after_reset
             else:

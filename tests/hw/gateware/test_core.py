@@ -1,5 +1,5 @@
 """hw.gateware.core.SignalCore: the whole core bit-exact against sw.spec.golden.run on every recorded kline
-(parallel, with backpressure on a slice), the folded core on a subset, declared timing
+(parallel, with backpressure on a slice; its feature codes too), the folded core on a subset, declared timing
 measured, and a reset in mid-stream."""
 
 import time
@@ -9,7 +9,8 @@ import pytest
 
 from hw.gateware.core import CONFIGS, SignalCore, resolve_config
 from sim.bench import Segment, check, pack_kline
-from tests.stream_sim import simulate
+from sw.spec.features import features_int, warm
+from tests.stream_sim import simulate, unpack_vector
 
 #: Klines of the full run that see random gaps in valid and ready (the rest run at full rate).
 BACKPRESSURE_KLINES = 1500
@@ -33,12 +34,19 @@ def check_against_golden(model, klines, values, *, cut_by_reset=False):
 
 @pytest.mark.slow
 def test_core_parallel_every_kline(default_model, klines_5m):
+    """The signals, and on the way the feature codes (the extractor's output, which the
+    argmax and the requantization could hide), of every recorded kline."""
     core = SignalCore(default_model, "parallel")
     start = time.perf_counter()
     run = simulate(core, payloads(klines_5m), in_gaps=0.3, out_gaps=0.5,
-                   gap_items=BACKPRESSURE_KLINES, timeout_per_item=core.latency + 8)
+                   gap_items=BACKPRESSURE_KLINES, timeout_per_item=core.latency + 8,
+                   taps=[(core.features.o.valid, core.features.o.payload.as_value())])
     seconds = time.perf_counter() - start
     check_against_golden(default_model, klines_5m, run.outputs)
+    spec = default_model.features
+    codes = [unpack_vector(value, len(spec.names)) for value in run.tapped[0]]
+    assert codes == [(tuple(int(x) for x in row), bool(w))
+                     for row, w in zip(features_int(klines_5m, spec), warm(klines_5m, spec))]
     print(f"{len(klines_5m)} klines through the parallel core in {seconds:.1f} s")
 
 

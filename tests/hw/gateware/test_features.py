@@ -3,7 +3,9 @@ sw.spec.features, in amaranth.sim.
 
 The stream bench of :mod:`stream_sim` drives both streams (optionally with random gaps in
 valid and ready) and records every handshake, so the checks see exactly what crossed each
-interface and when.
+interface and when. The parallel extractor's codes of every recorded kline are checked
+inside the whole core (``tests/hw/gateware/test_core.py``), in the same simulation as its
+signals.
 """
 
 import numpy as np
@@ -74,13 +76,6 @@ def test_real_klines_bit_exact(klines_5m, folded):
     count = 500 if not folded else 400
     rows = real_rows(klines_5m, count)
     outputs, *_ = simulate(SPEC, rows, folded=folded)
-    assert outputs == golden(klines_of(rows), SPEC)
-
-
-@pytest.mark.slow
-def test_full_dataset_parallel(klines_5m):
-    rows = klines_5m.rows()
-    outputs, *_ = simulate(SPEC, rows, folded=False)
     assert outputs == golden(klines_of(rows), SPEC)
 
 
