@@ -13,10 +13,20 @@ from dataclasses import dataclass, field
 from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
+from sw.spec.features import features_int, warm
+
 
 def pack_vector(codes, warm) -> int:
     value = sum((int(c) & 0xFF) << (8 * n) for n, c in enumerate(codes))
     return value | int(bool(warm)) << (8 * len(codes))
+
+
+def feature_vectors(klines, spec) -> list[tuple[tuple, bool]]:
+    """The spec's feature codes and ``warm`` bit of each kline
+    (:func:`sw.spec.features.features_int`, :func:`~sw.spec.features.warm`), as
+    :func:`unpack_vector` gives them back from a feature extractor's output."""
+    return [(tuple(int(x) for x in row), bool(w))
+            for row, w in zip(features_int(klines, spec), warm(klines, spec))]
 
 
 def unpack_vector(value: int, count: int, low: int = 0) -> tuple[tuple, bool]:

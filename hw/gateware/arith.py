@@ -97,12 +97,12 @@ def multiples_plan(factors, levels: int) -> dict:
     plan, depth = {}, {1: 0}
     for odd in odd_parts:
         ways = [(max(depth[a], depth[b]) + 1, *way) for a in depth for b in depth
+                if max(depth[a], depth[b]) < levels
                 for shift in range(1, odd.bit_length() + 1)
                 for way, value in (((a, shift, 1, b, 0), (a << shift) + b),
                                    ((a, shift, -1, b, 0), (a << shift) - b),
                                    ((b, 0, -1, a, shift), b - (a << shift)))
                 if value == odd]
-        ways = [way for way in ways if way[0] <= levels]
         plan[odd] = min(ways, key=lambda way: way[0]) if ways else \
             (tree_levels(len(csd(odd))), None)
         depth[odd] = plan[odd][0]

@@ -9,8 +9,7 @@ import pytest
 
 from hw.gateware.core import CONFIGS, SignalCore, resolve_config
 from sim.bench import Segment, check, pack_kline
-from sw.spec.features import features_int, warm
-from tests.stream_sim import simulate, unpack_vector
+from tests.stream_sim import feature_vectors, simulate, unpack_vector
 
 #: Klines of the full run that see random gaps in valid and ready (the rest run at full rate).
 BACKPRESSURE_KLINES = 1500
@@ -45,8 +44,7 @@ def test_core_parallel_every_kline(default_model, klines_5m):
     check_against_golden(default_model, klines_5m, run.outputs)
     spec = default_model.features
     codes = [unpack_vector(value, len(spec.names)) for value in run.tapped[0]]
-    assert codes == [(tuple(int(x) for x in row), bool(w))
-                     for row, w in zip(features_int(klines_5m, spec), warm(klines_5m, spec))]
+    assert codes == feature_vectors(klines_5m, spec)
     print(f"{len(klines_5m)} klines through the parallel core in {seconds:.1f} s")
 
 

@@ -15,7 +15,7 @@ from amaranth.lib import wiring
 
 from hw.gateware.features import FoldedFeatureExtractor, ParallelFeatureExtractor
 from sim.bench import pack_kline
-from sw.spec.features import FEATURES, FeatureSpec, features_int, warm
+from sw.spec.features import FEATURES, FeatureSpec
 from sw.spec.klines import FIELDS, INSTRUMENTS, WORD_BITS, Klines
 from tests import stream_sim as stream
 
@@ -29,11 +29,6 @@ def klines_of(rows):
     columns = {name: matrix[:, n] for n, name in enumerate(FIELDS)}
     return Klines(INSTRUMENTS[("linear", "BTCUSDT")], "5",
                   np.arange(len(rows), dtype=np.int64) * 300_000, **columns, synthetic=True)
-
-
-def golden(klines, spec):
-    return [(tuple(int(x) for x in row), bool(w))
-            for row, w in zip(features_int(klines, spec), warm(klines, spec))]
 
 
 def simulate(spec, rows, *, folded, in_gaps=0.0, out_gaps=0.0, reset_at=None, seed=0):
@@ -76,7 +71,7 @@ def test_real_klines_bit_exact(klines_5m, folded):
     count = 500 if not folded else 400
     rows = real_rows(klines_5m, count)
     outputs, *_ = simulate(SPEC, rows, folded=folded)
-    assert outputs == golden(klines_of(rows), SPEC)
+    assert outputs == stream.feature_vectors(klines_of(rows), SPEC)
 
 
 @pytest.mark.parametrize("folded", [False, True], ids=["parallel", "folded"])
@@ -84,7 +79,7 @@ def test_extremes(folded):
     rows = extremes()
     spec = FeatureSpec(FEATURES, (20, 0, 7, 8, 3, 20, 20), volume_window=4)
     for each in (spec, SPEC):
-        expected = golden(klines_of(rows), each)
+        expected = stream.feature_vectors(klines_of(rows), each)
         codes = [c for row, _ in expected for c in row]
         assert 127 in codes and -127 in codes  # the extremes do reach saturation
         outputs, *_ = simulate(each, rows, folded=folded)
@@ -95,7 +90,7 @@ def test_extremes(folded):
 def test_backpressure(klines_5m, folded):
     rows = real_rows(klines_5m, 250 if not folded else 60) + extremes()
     outputs, *_ = simulate(SPEC, rows, folded=folded, in_gaps=0.4, out_gaps=0.5, seed=7)
-    assert outputs == golden(klines_of(rows), SPEC)
+    assert outputs == stream.feature_vectors(klines_of(rows), SPEC)
 
 
 @pytest.mark.parametrize("folded", [False, True], ids=["parallel", "folded"])
@@ -105,8 +100,8 @@ def test_reset_mid_stream(klines_5m, folded):
     (before, after), *_ = simulate(SPEC, rows, folded=folded, in_gaps=0.2, out_gaps=0.2,
                                    reset_at=split, seed=3)
     assert before, "no output before the reset"
-    assert before == golden(klines_of(rows[:split]), SPEC)[:len(before)]
-    assert after == golden(klines_of(rows[split:]), SPEC)
+    assert before == stream.feature_vectors(klines_of(rows[:split]), SPEC)[:len(before)]
+    assert after == stream.feature_vectors(klines_of(rows[split:]), SPEC)
 
 
 @pytest.mark.parametrize("folded", [False, True], ids=["parallel", "folded"])
@@ -116,7 +111,7 @@ def test_reset_mid_stream(klines_5m, folded):
 def test_latency_and_ii(klines_5m, folded, spec):
     rows = real_rows(klines_5m, 300 if spec.volume_window == 256 else 40)
     outputs, in_cycles, out_cycles, dut = simulate(spec, rows, folded=folded)
-    assert outputs == golden(klines_of(rows), spec)
+    assert outputs == stream.feature_vectors(klines_of(rows), spec)
     assert {o - i for i, o in zip(in_cycles, out_cycles)} == {dut.latency}
     assert set(np.diff(in_cycles)) == {dut.ii}
 
@@ -144,7 +139,7 @@ def test_every_code_copy_is_the_codes(klines_5m):
     """The copies the first layer shares out among its outputs are the codes, each from its
     own registers, stalls included."""
     rows = real_rows(klines_5m, 60) + extremes()
-    expected = golden(klines_of(rows), SPEC)
+    expected = stream.feature_vectors(klines_of(rows), SPEC)
     copies = len(ParallelFeatureExtractor(SPEC).code_copies)
     assert copies >= 1
     for copy in range(copies):

@@ -117,23 +117,26 @@ def test_thermometer_count_and_pick(count):
     sim.run()
 
 
-@pytest.mark.parametrize("factors", [HIGH_FACTORS, LOW_FACTORS, (6, 12, 24, 45, 3, 1, 1000)])
-def test_multiples_share_adders(factors):
-    plan = multiples_plan(factors, levels=2)
-    # every odd part once, each from two parts built before it
+@pytest.mark.parametrize("factors, levels, trees", [
+    (HIGH_FACTORS, 2, 0), (LOW_FACTORS, 2, 0), ((6, 12, 24, 45, 3, 1, 1000), 2, 0),
+    ((6, 12, 24, 45, 3, 1, 1000), 1, 2)])     # 45 and 125 need two levels: digit trees
+def test_multiples_share_adders(factors, levels, trees):
+    plan = multiples_plan(factors, levels)
+    # every odd part once, each from two parts built before it, or a tree of its digits
     odd_parts = {f // (f & -f) for f in factors} - {1}
     assert set(plan) == odd_parts
+    assert sum(pair[0] is None for _, *pair in plan.values()) == trees
     built = {1: 0}
     for odd, (depth, *pair) in plan.items():
         if pair[0] is not None:
             a, shift_a, sign, b, shift_b = pair
             assert {a, b} <= set(built) and (a << shift_a) + sign * (b << shift_b) == odd
-            assert depth == max(built[a], built[b]) + 1 <= 2
+            assert depth == max(built[a], built[b]) + 1 <= levels
         built[odd] = depth
     m = Module()
     value = Signal(12)
     products = [Signal(24, name=f"product_{f}") for f in factors]
-    m.d.comb += [p.eq(q) for p, q in zip(products, multiples(m, value, factors))]
+    m.d.comb += [p.eq(q) for p, q in zip(products, multiples(m, value, factors, levels))]
 
     async def bench(ctx):
         for operand in (0, 1, 4095, 2731, 1234):
@@ -145,10 +148,11 @@ def test_multiples_share_adders(factors):
     sim.run()
 
 
-@pytest.mark.parametrize("factors, adders", [(HIGH_FACTORS, 8), (LOW_FACTORS, 7)])
-def test_quotient_multiples_take_one_adder_each(factors, adders):
+@pytest.mark.parametrize("factors, adders, digit_adders",
+                         [(HIGH_FACTORS, 8, 12), (LOW_FACTORS, 7, 13)])
+def test_quotient_multiples_take_one_adder_each(factors, adders, digit_adders):
     # one adder per odd part, where a product per factor over its signed digits takes
-    # 12 for h's multiples and 13 for l's
+    # one adder fewer than it has digits
     plan = multiples_plan(factors, 2)
     assert len(plan) == adders and all(way[0] is not None for _, *way in plan.values())
-    assert sum(len(csd(f)) - 1 for f in factors) == {8: 12, 7: 13}[adders]
+    assert sum(len(csd(f)) - 1 for f in factors) == digit_adders
