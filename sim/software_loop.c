@@ -25,9 +25,20 @@ static int64_t now_ns(clockid_t clock) {
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+static int64_t RECIPROCALS[256];
+__attribute__((constructor)) static void fill_reciprocals(void) {
+    for (int64_t k = 256; k < 512; k++) RECIPROCALS[k - 256] = ((1 << 18) + k) / (2 * k);
+}
+
 static int64_t code(int64_t num, int64_t den, int64_t shift) {
-    uint64_t quotient = (uint64_t)((num < 0 ? -num : num) << (shift + 1)) / (uint64_t)den;
-    int64_t magnitude = ((int64_t)quotient + 1) >> 1;
+    int top = 63 - __builtin_clzll((uint64_t)den);
+    int64_t r = RECIPROCALS[((den << 8) >> top) - 256];
+    int64_t size = num < 0 ? -num : num, up = shift + 5 - top;
+    /* a left shift saturates u from |num| >= 2**14 on: clamped first, it cannot overflow */
+    int64_t u = up >= 0 ? (size < 16384 ? size : 16384) << up
+                        : size >> -up;
+    int64_t quotient = u < 16384 ? (u * r) >> 13 : 255;
+    int64_t magnitude = (quotient + 1) >> 1;
     if (magnitude > 127) magnitude = 127;
     return num < 0 ? -magnitude : magnitude;
 }

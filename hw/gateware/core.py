@@ -14,8 +14,8 @@ from sw.spec.artifact import QuantizedModel
 
 #: Named configurations, fastest first (``hw.flow.build --config auto`` tries them in this
 #: order): whether the feature extractor is folded, and MAC lanes per layer (``None``: fully
-#: parallel). ``folded`` is one lane per layer and the serial divider: the smallest core,
-#: for an iCE40UP5K.
+#: parallel). ``folded`` is one lane per layer and the folded feature extractor: the
+#: smallest core, for an iCE40UP5K.
 CONFIGS = {
     "parallel": {"folded_features": False, "lanes": None},
     "folded": {"folded_features": True, "lanes": 1},

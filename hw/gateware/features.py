@@ -3,10 +3,12 @@
 
 Every feature is ``num / den`` with ``num = a - b`` (see :data:`OPERANDS`); the hardware
 takes ``|num|`` and its sign, and codes ``q = sign * min((m + 1) >> 1, 127)`` with
-``m = floor((|num| << (shift + 1)) / den)``, 0 while the feature warms up or ``S == 0``:
-the parallel extractor by compares with multiples of ``den`` prepared ahead
-(:mod:`hw.gateware.quotient`), the folded one with a serial divider whose 8-bit quotient
-saturates (a quotient of 253 or more already codes as 127).
+``m = (u * r) >> 13`` (``|num| * 2**(shift + 1) / den`` through ``den``'s 9-bit
+reciprocal, as :func:`sw.spec.features.features_int` computes it), 0 while the feature
+warms up or ``S == 0``: the parallel extractor with ``den``'s exponent and reciprocal
+prepared ahead (:mod:`hw.gateware.quotient`), the folded one by normalising ``den`` in a
+shift register, one feature at a time, with one reciprocal table and one multiplier; its
+8-bit ``m`` saturates (253 or more already codes as 127).
 
 History (the previous close and the closes for ``ret_4``/``ret_16``, volumes for the
 window sum) lives in small ``Memory`` rings addressed by a kline pointer; the volume
@@ -15,15 +17,24 @@ so warm-up starts again (stale ring contents are masked by the counter until
 overwritten).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.gateware.divider import SerialDivider
 from hw.gateware.layouts import KLINE, codes_layout
-from hw.gateware.quotient import CODE_COPIES, DivisorMultiples, FeatureQuotient
-from sw.spec.features import CANDLE, FEATURE_LIMIT, LAGS, MAX_SHIFT, FeatureSpec
+from hw.gateware.quotient import CODE_COPIES, DivisorReciprocal, FeatureQuotient, feature_code
+from sw.spec.features import (
+    CANDLE,
+    FEATURE_LIMIT,
+    LAGS,
+    MANTISSA_BITS,
+    PRODUCT_SHIFT,
+    RECIPROCALS,
+    WINDOW_LIMIT,
+    WINDOW_SHIFT,
+    FeatureSpec,
+)
 from sw.spec.klines import WORD_BITS
 
 #: ``m`` is needed up to 255: from ``2 * FEATURE_LIMIT - 1 = 253`` on, ``q`` saturates.
@@ -88,17 +99,6 @@ def numerator(name: str, values: dict, close_up):
         return difference[:width], Const(0)
     negative = difference[-1]
     return Mux(negative, (values[b] - values[a])[:width], difference[:width]), negative
-
-
-def feature_code(quotient, negative, ready):
-    """INT8 code from the saturated quotient ``m``: ``sign * min((m + 1) >> 1, 127)``, or 0
-    unless ``ready``. ``(m + 1) >> 1 = (m >> 1) + m[0]``, and the sign folds into that one
-    8-bit addition (``-(a + r) = ~a + (1 - r)``), keeping the output stage one short chain."""
-    half = Cat(quotient[1:], Const(0, 1))
-    signed_sum = (Mux(negative, ~half, half) + (quotient[0] ^ negative))[:8].as_signed()
-    saturated = quotient[2:].all() & quotient[:2].any()  # m >= 253 = 0b11111101
-    limit = Mux(negative, -FEATURE_LIMIT, FEATURE_LIMIT)
-    return Mux(ready, Mux(saturated, limit, signed_sum), 0)
 
 
 def body_bounds(kline):
@@ -194,8 +194,8 @@ class FeatureExtractor(wiring.Component):
 
     The interface of two designs, as :class:`amaranth.lib.fifo.FIFOInterface` is of the
     FIFOs: :class:`ParallelFeatureExtractor` (a kline every cycle, no divider) and
-    :class:`FoldedFeatureExtractor` (one serial divider shared by all features, the
-    smallest). Both have the members and attributes below.
+    :class:`FoldedFeatureExtractor` (one reciprocal table and multiplier shared by all
+    features, the smallest). Both have the members and attributes below.
 
     Parameters
     ----------
@@ -235,15 +235,15 @@ class FeatureExtractor(wiring.Component):
 
 class ParallelFeatureExtractor(FeatureExtractor):
     """The parallel :class:`FeatureExtractor`: no divider. Every denominator is known before
-    its kline arrives, so its multiples are prepared while the kline before it is taken
-    (:class:`hw.gateware.quotient.DivisorMultiples`, one per denominator); each feature
-    then takes two stages of compares (:class:`hw.gateware.quotient.FeatureQuotient`),
-    whose registers its code comes from with no output register (:attr:`output_levels`):
-    ``latency = 2`` cycles after the input handshake, a kline every cycle (``ii == 1``),
-    back to back too. The first stage takes ``|num|``
-    straight from the kline (:func:`numerator`: subtractions and a multiplexer, then the
-    compares). It needs valid klines (:data:`NON_NEGATIVE`). The whole pipeline stalls
-    while the output is valid and not ready.
+    its kline arrives, so its exponent and reciprocal are prepared while the kline before
+    it is taken (:class:`hw.gateware.quotient.DivisorReciprocal`, one per denominator);
+    each feature then takes a shift and a product
+    (:class:`hw.gateware.quotient.FeatureQuotient`), whose registers its code comes from
+    with no output register (:attr:`output_levels`): ``latency = 2`` cycles after the
+    input handshake, a kline every cycle (``ii == 1``), back to back too. The first stage
+    takes ``|num|`` straight from the kline (:func:`numerator`: subtractions and a
+    multiplexer, then the shift). It needs valid klines (:data:`NON_NEGATIVE`). The whole
+    pipeline stalls while the output is valid and not ready.
 
     The codes come in ``copies`` copies (``o.payload.codes`` and :attr:`code_copies`), each
     from its own registers (:data:`hw.gateware.quotient.CODE_COPIES` by default).
@@ -264,7 +264,7 @@ class ParallelFeatureExtractor(FeatureExtractor):
     def output_levels(self) -> int:
         """Logic levels between the last register and ``o.payload``: the codes come
         straight from the quotients' registers (a few LUTs,
-        :func:`hw.gateware.quotient.signed_code`), counted in the next stage's first cycle."""
+        :func:`hw.gateware.quotient.feature_code`), counted in the next stage's first cycle."""
         return 1
 
     @property
@@ -288,15 +288,15 @@ class ParallelFeatureExtractor(FeatureExtractor):
             return register
 
         # what earlier klines left: their count, closes and volumes, and each
-        # denominator's multiples for the kline being taken (prepared when the one before
-        # it was taken, see DivisorMultiples)
+        # denominator's exponent and reciprocal for the kline being taken (prepared when
+        # the one before it was taken, see DivisorReciprocal)
         count = Signal(range(spec.warmup_klines + 1))
         with m.If(accept & (count < spec.warmup_klines)):
             m.d.sync += count.eq(count + 1)
         nexts = self._next_denominators(m, accept, count)
         divisors = {}
         for key, next_value in nexts.items():
-            divisor = m.submodules[f"multiples_{key}"] = DivisorMultiples(len(next_value))
+            divisor = m.submodules[f"reciprocal_{key}"] = DivisorReciprocal(len(next_value))
             m.d.comb += [divisor.en.eq(advance), divisor.load.eq(accept),
                          divisor.next.eq(next_value)]
             divisors[key] = divisor
@@ -304,7 +304,7 @@ class ParallelFeatureExtractor(FeatureExtractor):
         values.update({key: divisor.value for key, divisor in divisors.items()},
                       window_volume=kline.volume << spec.volume_window.bit_length() - 1)
 
-        # two quotient stages per feature; the codes come from their registers
+        # two stages per feature, a shift and a product; the codes come from their registers
         close_up = kline.close >= kline.open
         codes = []
         for name, shift in zip(spec.names, spec.shifts):
@@ -317,8 +317,8 @@ class ParallelFeatureExtractor(FeatureExtractor):
                 quotient.en.eq(advance), quotient.magnitude.eq(magnitude),
                 quotient.negative.eq(negative),
                 quotient.ready.eq(ready & divisor.nonzero if name == "volume" else ready),
-                quotient.divisor.eq(divisor.value), quotient.high.eq(divisor.high),
-                quotient.low.eq(divisor.low)]
+                quotient.exponent.eq(divisor.exponent),
+                quotient.reciprocal.eq(divisor.reciprocal)]
             codes.append(quotient.code)
             m.d.comb += [copy[len(codes) - 1].eq(quotient.code_copies[c])
                          for c, copy in enumerate(self.code_copies)]
@@ -366,33 +366,38 @@ class ParallelFeatureExtractor(FeatureExtractor):
 
 
 class FoldedFeatureExtractor(FeatureExtractor):
-    """The folded :class:`FeatureExtractor`: one serial divider shared by all features, one
-    dividend bit per cycle, for the smallest area (one subtractor for ``|num|``, one for the
-    division). Each feature takes ``5 + N + shift`` cycles (select, operands, start,
-    ``N + shift + 1`` division steps, result write), with ``N`` the divider's dividend
-    width, the same for every feature: 32, or ``32 + log2 W`` when the spec has ``volume``.
-    So ``latency = ii = 1 + sum over features of (5 + N + shift)``: 376 for the default
-    ``FeatureSpec()`` (7 features, ``N = 36``, shifts summing to 88), and the next kline is
-    accepted in the cycle the result is handed over.
+    """The folded :class:`FeatureExtractor`: one datapath shared by all features, one feature
+    at a time, for the smallest area (one subtractor for ``|num|``, two shift registers, a
+    256-entry reciprocal table in one block RAM and one multiplier).
+
+    Each feature normalises its denominator: a register holding ``den`` (left-aligned in
+    the widest denominator's width) shifts left while its top bit is clear, and a register
+    holding ``|num|`` shifts with it, for ``n - 1`` cycles, ``n`` the feature's ``den``
+    width (32, or ``32 + log2 W`` for ``volume``), enough for ``den = 1``. Then the top 9
+    bits of the first are ``M``, and ``u`` is a window of the second at a position fixed
+    by the feature's shift (the bits above it, and those shifted out, saturate). ``r`` is
+    read from the table during the last shift; ``u * r`` (a DSP) and the saturation are
+    registered, and the code (:func:`hw.gateware.quotient.feature_code`) follows. So a
+    feature takes ``n + 3`` cycles (operands, ``|num|``, ``n - 1`` shifts, product, code),
+    whatever its values, and ``latency = ii = 1 + sum over features of (n + 3)`` cycles:
+    250 for the default ``FeatureSpec()`` (six features with ``n = 32``, ``volume`` with
+    ``n = 36``); the next kline is accepted in the cycle the result is handed over.
 
     Parameters and members: those of :class:`FeatureExtractor`.
     """
 
-    def _serial_cycles(self, name, shift) -> int:
-        """Select and operand cycles, start cycle, division, result write of one feature."""
-        return 2 + 1 + self._serial_width() + shift + 1 + 1
+    def _den_width(self, name) -> int:
+        """``den``'s width, and ``|num|``'s: the window sum's for ``volume``, a kline
+        word's for the others."""
+        return self._window_bits if name == "volume" else WORD_BITS
 
-    def _serial_width(self) -> int:
-        """The serial divider's dividend and divisor width, the widest feature's
-        (``|num|`` and ``den`` of a feature are equally wide: the window sum's for
-        ``volume``, a kline word's for the others)."""
-        return max(self._window_bits if name == "volume" else WORD_BITS
-                   for name in self._spec.names)
+    def _serial_cycles(self, name) -> int:
+        """Operand and ``|num|`` cycles, normalisation, product, code of one feature."""
+        return 2 + self._den_width(name) - 1 + 2
 
     @property
     def latency(self) -> int:
-        return 1 + sum(self._serial_cycles(name, shift)
-                       for name, shift in zip(self._spec.names, self._spec.shifts))
+        return 1 + sum(self._serial_cycles(name) for name in self._spec.names)
 
     @property
     def ii(self) -> int:
@@ -413,58 +418,92 @@ class FoldedFeatureExtractor(FeatureExtractor):
         window_sum, running_sum = Signal(self._window_bits), Signal(self._window_bits)
         top, bottom = body_bounds(kline)
 
-        divider = SerialDivider(self._serial_width(), self._serial_width(), QUOTIENT_BITS,
-                                max_scale=MAX_SHIFT + 1)
-        m.submodules.divider = divider
+        widths = [self._den_width(name) for name in names]
+        den_bits = max(widths)
+        # normalised, |num| sits n - 1 - E bits up: u = (|num| << shift + 5) >> E starts at
+        # bit n - 6 - shift
+        windows = [width - 1 - WINDOW_SHIFT - shift
+                   for width, shift in zip(widths, spec.shifts)]
+        window_bits = (WINDOW_LIMIT - 1).bit_length()
+        num_bits = max(den_bits, max(windows) + window_bits)
+
         index = Signal(range(len(names)))
-        a, b = Signal(self._serial_width()), Signal(self._serial_width())
+        a, b = Signal(den_bits), Signal(den_bits)
+        den = Signal(den_bits)
         ready = Signal()
         values = sources(kline, top, bottom, history.past_closes(), window_sum,
                          spec.volume_window)
-        # a and b are registered (in every state; read in "Operands"), the divisor is
-        # registered by the divider at its start
-        for target, keys in zip((a, b, divider.divisor), zip(*(OPERANDS[n] for n in names))):
-            select(m, index, target, [values[key] for key in keys], keys,
-                   "comb" if target is divider.divisor else "sync")
-        scales = [shift + 1 for shift in spec.shifts]
-        select(m, index, divider.scale, scales, scales)
+        # a and b are registered (in every state; read in "Numerator"), the denominator is
+        # loaded left-aligned in "Numerator", so that its top bit is the normalised one
+        for target, keys in zip((a, b), zip(*(OPERANDS[n] for n in names))):
+            select(m, index, target, [values[key] for key in keys], keys, "sync")
+        den_keys = [OPERANDS[name][2] for name in names]
+        select(m, index, den, [values[key] << den_bits - width
+                               for key, width in zip(den_keys, widths)], den_keys)
         select(m, index, ready, [history.ready(name, history.count, window_sum)
                                  for name in names])
-        # |num| and its sign are registered: selection, subtraction and division would
-        # otherwise be one long carry-chain path (iCE40 fmax)
-        magnitude, negative = Signal(self._serial_width()), Signal()
-        m.d.comb += divider.dividend.eq(magnitude)
-        code = feature_code(divider.quotient, negative, ready)
+
+        divisor, magnitude = Signal(den_bits), Signal(num_bits)
+        negative, overflow = Signal(), Signal()
+        steps = Signal(range(den_bits))
+        steps_init = Signal.like(steps)
+        select(m, index, steps_init, [width - 2 for width in widths], widths)
+        shifting = ~divisor[-1]
+        shifted = Mux(shifting, divisor << 1, divisor)[:den_bits]
+
+        m.submodules.reciprocals = table = Memory(
+            shape=(int(RECIPROCALS.max())).bit_length(), depth=len(RECIPROCALS),
+            init=[int(r) for r in RECIPROCALS])
+        lookup = table.read_port()
+        # read with the divisor the cycle's shift leaves: r is there with the last shift done
+        m.d.comb += lookup.addr.eq(shifted[den_bits - MANTISSA_BITS:den_bits - 1])
+
+        window, above = Signal(window_bits), Signal()
+        select(m, index, window, [magnitude[p:p + window_bits] for p in windows], windows)
+        select(m, index, above, [magnitude[p + window_bits:].any() for p in windows], windows)
+        product = window * lookup.data
+        quotient = Signal(QUOTIENT_BITS)
+        code = feature_code(quotient, negative, ready)
 
         with m.FSM():
             with m.State("Wait kline"):
                 m.d.comb += self.i.ready.eq(handed_over)
                 with m.If(self.i.valid & handed_over):
                     m.d.sync += [kline.eq(self.i.payload), index.eq(0)]
-                    m.next = "Select"
-            with m.State("Select"):
-                m.next = "Operands"
+                    m.next = "Operands"
             with m.State("Operands"):
-                m.d.sync += Cat(magnitude, negative).eq(Cat(*abs_difference(a, b)))
-                m.next = "Start"
-            with m.State("Start"):
-                m.d.comb += divider.start.eq(1)
-                m.next = "Divide"
-            with m.State("Divide"):
-                with m.If(~divider.busy):
-                    with m.Switch(index):
-                        for position in range(len(names)):
-                            with m.Case(position):
-                                m.d.sync += self.o.payload.codes[position].eq(code)
-                    m.next = "Select"
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == len(names) - 1):
-                        m.d.comb += commit.eq(1)
-                        m.d.sync += [
-                            self.o.valid.eq(1),
-                            self.o.payload.warm.eq(history.warm(history.count)),
-                            *history.update_sums(window_sum, running_sum, kline.volume,
-                                                 history.count),
-                        ]
-                        m.next = "Wait kline"
+                m.next = "Numerator"
+            with m.State("Numerator"):
+                difference, below = abs_difference(a, b)
+                m.d.sync += [magnitude.eq(difference), negative.eq(below), divisor.eq(den),
+                             overflow.eq(0), steps.eq(steps_init)]
+                m.next = "Normalise"
+            with m.State("Normalise"):
+                m.d.sync += [divisor.eq(shifted), steps.eq(steps - 1)]
+                with m.If(shifting):
+                    m.d.sync += [magnitude.eq(magnitude << 1),
+                                 overflow.eq(overflow | magnitude[-1])]
+                with m.If(steps == 0):
+                    m.next = "Product"
+            with m.State("Product"):
+                saturated = overflow | above | product[PRODUCT_SHIFT + QUOTIENT_BITS:].any()
+                m.d.sync += quotient.eq(Mux(saturated, (1 << QUOTIENT_BITS) - 1,
+                                            product[PRODUCT_SHIFT:]))
+                m.next = "Code"
+            with m.State("Code"):
+                with m.Switch(index):
+                    for position in range(len(names)):
+                        with m.Case(position):
+                            m.d.sync += self.o.payload.codes[position].eq(code)
+                m.next = "Operands"
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == len(names) - 1):
+                    m.d.comb += commit.eq(1)
+                    m.d.sync += [
+                        self.o.valid.eq(1),
+                        self.o.payload.warm.eq(history.warm(history.count)),
+                        *history.update_sums(window_sum, running_sum, kline.volume,
+                                             history.count),
+                    ]
+                    m.next = "Wait kline"
         return m

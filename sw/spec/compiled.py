@@ -36,10 +36,19 @@ import time
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from sw.spec.artifact import INT32, QuantizedModel
-from sw.spec.features import FEATURE_LIMIT, FeatureSpec
+from sw.spec.features import (
+    FEATURE_LIMIT,
+    PRODUCT_SHIFT,
+    RECIPROCALS,
+    WINDOW_LIMIT,
+    WINDOW_SHIFT,
+    FeatureSpec,
+)
 from sw.spec.golden import AccumulatorOverflow, Outputs
 from sw.spec.klines import Klines
 
@@ -128,12 +137,25 @@ def now_ns(clock, timespec):
     return timespec[0] * 1_000_000_000 + timespec[1]
 
 
+@intrinsic
+def leading_zeros(typingctx, value):
+    """Count of leading zero bits of an int64 (LLVM's ctlz: one instruction on x86-64)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+    return types.int64(types.int64), codegen
+
+
 @njit(error_model="numpy")
 def code(num, den, shift):
-    """``sign(num) * min((floor(|num| * 2**(shift + 1) / den) + 1) >> 1, 127)``; the
-    operands are non-negative, so an unsigned division is the floor."""
-    quotient = np.uint64(abs(num) << (shift + 1)) // np.uint64(den)
-    magnitude = min((np.int64(quotient) + 1) >> 1, FEATURE_LIMIT)
+    """The code of ``num / den`` by :func:`sw.spec.features.codes`' rule for one ratio:
+    the top bit of ``den`` is one instruction (``ctlz``), its reciprocal a table read."""
+    top = 63 - leading_zeros(np.int64(den))
+    r = RECIPROCALS[((den << 8) >> top) - 256]
+    up = shift + WINDOW_SHIFT - top
+    # a left shift saturates u from |num| >= 2**14 on: clamped first, it cannot overflow
+    u = min(abs(num), WINDOW_LIMIT) << up if up >= 0 else abs(num) >> -up
+    quotient = (u * r) >> PRODUCT_SHIFT if u < WINDOW_LIMIT else 255
+    magnitude = min((quotient + 1) >> 1, FEATURE_LIMIT)
     return -magnitude if num < 0 else magnitude
 
 

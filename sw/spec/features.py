@@ -25,9 +25,16 @@ Normalisation: feature ``i`` has a calibrated power-of-two gain ``2**shift_i``; 
 ``x = clip(ratio * 2**shift / 127, -1, 1)`` and its INT8 code is ``x * 127`` (scale 1/127,
 zero-point 0).
 
-Integer specification (:func:`features_int`), the rule the hardware implements bit for bit:
+Integer specification (:func:`features_int`), the rule the hardware implements bit for bit.
+The denominator enters through its reciprocal, rounded to 9 significant bits, so that a
+divider becomes a table, two shifts and a small product (:func:`reciprocal`):
 
-* ``m = floor(|num| * 2**(shift + 1) / den)`` (one extra quotient bit for rounding);
+* ``E = floor(log2(den))`` and ``M = floor(den * 2**(8 - E))``, the top 9 bits of ``den``
+  (``256 <= M < 512``), so ``den = M * 2**(E - 8)`` up to the bits below them;
+* ``r = RECIPROCALS[M - 256] = round(2**17 / M)`` (ties up; 257 to 512);
+* ``u = floor(|num| * 2**(shift + 5 - E))``: ``|num|`` scaled to ``den``'s magnitude;
+* ``m = floor(u * r / 2**13)``, about ``|num| * 2**(shift + 1) / den``; ``u >= 2**14``
+  means ``m >= 514`` and saturates whatever ``r`` is;
 * ``q = sign(num) * min((m + 1) >> 1, 127)``: round to nearest, ties away from zero, then
   saturate symmetrically to [-127, 127] (extreme moves saturate, never wrap);
 * warm-up: a feature whose history is not yet there (the candle features for the first
@@ -35,6 +42,11 @@ Integer specification (:func:`features_int`), the rule the hardware implements b
   ``W + 1``) is 0; ``warm`` is true from kline ``warmup_klines`` on;
 * zero volume: ``S == 0`` makes ``volume`` 0 (no average to compare with); a zero volume
   with ``S > 0`` is an ordinary ratio of -1.
+
+The truncated mantissa makes ``r`` up to ``2**-8`` larger than ``2**(E + 9) / den`` would
+be, and its rounding adds at most ``2**-9``: a code differs from an exact division's by
+one at most, and only near a rounding edge (the README gives how often on the recorded
+klines).
 
 History is counted in klines received, not in time: a gap in the data is not seen.
 """
@@ -54,6 +66,14 @@ MAX_SHIFT = 20
 LAGS = {"ret_4": 4, "ret_16": 16}
 #: Features of the kline's own prices, divided by the previous close.
 CANDLE = ("body", "range", "upper_wick", "lower_wick")
+#: The denominator's significant bits that select its reciprocal.
+MANTISSA_BITS = 9
+#: ``RECIPROCALS[M - 256] = round(2**17 / M)`` for the mantissas ``M`` of 9 bits.
+RECIPROCALS = np.array([((1 << 18) + k) // (2 * k) for k in range(256, 512)], np.int64)
+#: ``u = (|num| << (shift + WINDOW_SHIFT)) >> E`` below ``WINDOW_LIMIT``, ``m = u r >> PRODUCT_SHIFT``.
+WINDOW_SHIFT = 5
+WINDOW_LIMIT = 1 << 14
+PRODUCT_SHIFT = 13
 
 
 @dataclass(frozen=True)
@@ -137,11 +157,31 @@ def ratios(klines: Klines, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, n
     return tuple(np.stack(a, axis=1) for a in (nums, dens, readies))
 
 
+def reciprocal(den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(E, r)`` of each denominator (``den >= 1``, below ``2**53``): ``E = floor(log2(den))``
+    and ``r = RECIPROCALS[M - 256]`` for its top 9 bits ``M = (den << 8) >> E``."""
+    exponent = np.frexp(np.asarray(den, np.float64))[1].astype(np.int64) - 1
+    return exponent, RECIPROCALS[((den << (MANTISSA_BITS - 1)) >> exponent) - 256]
+
+
 def features_int(klines: Klines, spec: FeatureSpec) -> np.ndarray:
     """The integer specification: ``[n, features]`` int8 codes (see the module docstring)."""
     num, den, _ = ratios(klines, spec)
-    shifts = np.array(spec.shifts, dtype=np.int64)
-    m = (np.abs(num) << (shifts + 1)) // den
+    return codes(num, den, np.array(spec.shifts, dtype=np.int64))
+
+
+def codes(num, den, shift) -> np.ndarray:
+    """The codes of ratios ``num / den`` (integer arrays, ``den >= 1``, broadcast with
+    ``shift``) by the module docstring's rule, as int8."""
+    num, den = np.asarray(num, np.int64), np.asarray(den, np.int64)
+    exponent, r = reciprocal(den)
+    # u = (|num| << (shift + 5)) >> E without leaving int64: a left shift saturates u from
+    # |num| >= 2**14 on, so |num| is clamped there first
+    up = shift + WINDOW_SHIFT - exponent
+    magnitude = np.abs(num)
+    u = np.where(up >= 0, np.minimum(magnitude, WINDOW_LIMIT) << np.maximum(up, 0),
+                 magnitude >> np.maximum(-up, 0))
+    m = np.where(u < WINDOW_LIMIT, (np.minimum(u, WINDOW_LIMIT) * r) >> PRODUCT_SHIFT, 255)
     magnitude = np.minimum((m + 1) >> 1, FEATURE_LIMIT)
     return (np.sign(num) * magnitude).astype(np.int8)
 

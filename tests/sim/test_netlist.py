@@ -16,7 +16,7 @@ from sim.run import simulate
 from tests.sim.test_core_bench import assert_core_matches, model_dir  # noqa: F401 (fixture)
 
 ULX3S_KLINES = 300
-#: The folded core takes an II of several hundred cycles per kline.
+#: The folded core takes an II of a few hundred cycles per kline.
 ICEBREAKER_KLINES = 100
 
 
