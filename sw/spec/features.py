@@ -45,8 +45,7 @@ divider becomes a table, two shifts and a small product (:func:`reciprocal`):
 
 The truncated mantissa makes ``r`` up to ``2**-8`` larger than ``2**(E + 9) / den`` would
 be, and its rounding adds at most ``2**-9``: a code differs from an exact division's by
-one at most, and only near a rounding edge (the README gives how often on the recorded
-klines).
+one at most, and only near a rounding edge.
 
 History is counted in klines received, not in time: a gap in the data is not seen.
 """
