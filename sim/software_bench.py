@@ -41,6 +41,7 @@ from sw.data.load import load as load_klines
 from sw.spec import compiled, golden, schema
 from sw.spec.artifact import ArtifactError
 from sw.spec.artifact import load as load_model
+from sw.spec.features import RECIPROCALS
 from sw.spec.files import atomic_write
 from sw.spec.klines import KlineError
 
@@ -92,7 +93,8 @@ INT64_P = ctypes.POINTER(ctypes.c_int64)
 class CTables(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in
                 ("volume_window", "warmup", "ring_mask", "n_features", "n_layers", "width")] + \
-               [(name, INT64_P) for name in ("features", "layers", "weights", "channels")]
+               [(name, INT64_P) for name in ("features", "layers", "weights", "channels",
+                                             "reciprocals")]
 
 
 class CState(ctypes.Structure):
@@ -125,7 +127,7 @@ class CLoop(compiled.Reference):
         self._tables = CTables(t.volume_window, t.warmup, t.ring_mask, len(t.features),
                                len(t.layers), t.weights.shape[1],
                                *(pointer(a) for a in (t.features, t.layers, t.weights,
-                                                      t.channels)))
+                                                      t.channels, RECIPROCALS)))
         self._state = CState(*(pointer(a) for a in self.state))
 
     def stream(self, klines, dependent, times, pass_clock) -> int:

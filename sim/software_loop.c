@@ -13,6 +13,7 @@ typedef struct {
     const int64_t *layers;    /* [n_layers][4]: inputs, outputs, zero point, lowest code */
     const int64_t *weights;   /* [n_layers][width][width] */
     const int64_t *channels;  /* [n_layers][width][3]: bias, multiplier, shift */
+    const int64_t *reciprocals;  /* [256]: sw.spec.features.RECIPROCALS */
 } tables_t;
 
 typedef struct { int64_t *counters, *closes, *volumes, *act; } state_t;
@@ -25,19 +26,16 @@ static int64_t now_ns(clockid_t clock) {
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-static int64_t RECIPROCALS[256];
-__attribute__((constructor)) static void fill_reciprocals(void) {
-    for (int64_t k = 256; k < 512; k++) RECIPROCALS[k - 256] = ((1 << 18) + k) / (2 * k);
-}
+/* sw.spec.features: MANTISSA_BITS - 1, WINDOW_SHIFT, WINDOW_LIMIT, PRODUCT_SHIFT */
+enum { MANTISSA_SHIFT = 8, WINDOW_SHIFT = 5, WINDOW_LIMIT = 1 << 14, PRODUCT_SHIFT = 13 };
 
-static int64_t code(int64_t num, int64_t den, int64_t shift) {
+static int64_t code(const int64_t *reciprocals, int64_t num, int64_t den, int64_t shift) {
     int top = 63 - __builtin_clzll((uint64_t)den);
-    int64_t r = RECIPROCALS[((den << 8) >> top) - 256];
-    int64_t size = num < 0 ? -num : num, up = shift + 5 - top;
+    int64_t r = reciprocals[((den << MANTISSA_SHIFT) >> top) - 256];
+    int64_t size = num < 0 ? -num : num, up = shift + WINDOW_SHIFT - top;
     /* a left shift saturates u from |num| >= 2**14 on: clamped first, it cannot overflow */
-    int64_t u = up >= 0 ? (size < 16384 ? size : 16384) << up
-                        : size >> -up;
-    int64_t quotient = u < 16384 ? (u * r) >> 13 : 255;
+    int64_t u = up >= 0 ? (size < WINDOW_LIMIT ? size : WINDOW_LIMIT) << up : size >> -up;
+    int64_t quotient = u < WINDOW_LIMIT ? (u * r) >> PRODUCT_SHIFT : 255;
     int64_t magnitude = (quotient + 1) >> 1;
     if (magnitude > 127) magnitude = 127;
     return num < 0 ? -magnitude : magnitude;
@@ -67,14 +65,14 @@ int64_t stream(const tables_t *t, const state_t *s, const int64_t *klines, int64
             if (seen >= need) {
                 if (kind == VOLUME) {
                     if (previous_sum > 0)
-                        q = code(t->volume_window * v - previous_sum, previous_sum, shift);
+                        q = code(t->reciprocals, t->volume_window * v - previous_sum, previous_sum, shift);
                 } else {
                     int64_t past = s->closes[(seen - need) & t->ring_mask];
-                    if (kind == RETURN) q = code(c - past, past, shift);
-                    else if (kind == BODY) q = code(c - o, past, shift);
-                    else if (kind == RANGE) q = code(h - l, past, shift);
-                    else if (kind == UPPER_WICK) q = code(h - (o > c ? o : c), past, shift);
-                    else q = code((o < c ? o : c) - l, past, shift);
+                    if (kind == RETURN) q = code(t->reciprocals, c - past, past, shift);
+                    else if (kind == BODY) q = code(t->reciprocals, c - o, past, shift);
+                    else if (kind == RANGE) q = code(t->reciprocals, h - l, past, shift);
+                    else if (kind == UPPER_WICK) q = code(t->reciprocals, h - (o > c ? o : c), past, shift);
+                    else q = code(t->reciprocals, (o < c ? o : c) - l, past, shift);
                 }
             }
             s->act[f] = q;

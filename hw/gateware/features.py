@@ -23,23 +23,25 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.gateware.layouts import KLINE, codes_layout
-from hw.gateware.quotient import CODE_COPIES, DivisorReciprocal, FeatureQuotient, feature_code
+from hw.gateware.quotient import (
+    CODE_COPIES,
+    QUOTIENT_BITS,
+    WINDOW_BITS,
+    DivisorReciprocal,
+    FeatureQuotient,
+    feature_code,
+    reciprocal_table,
+    saturated_quotient,
+)
 from sw.spec.features import (
     CANDLE,
-    FEATURE_LIMIT,
     LAGS,
     MANTISSA_BITS,
-    PRODUCT_SHIFT,
-    RECIPROCALS,
-    WINDOW_LIMIT,
     WINDOW_SHIFT,
     FeatureSpec,
 )
 from sw.spec.klines import WORD_BITS
 
-#: ``m`` is needed up to 255: from ``2 * FEATURE_LIMIT - 1 = 253`` on, ``q`` saturates.
-QUOTIENT_BITS = 8
-assert (1 << QUOTIENT_BITS) - 3 == 2 * FEATURE_LIMIT - 1  # what feature_code's test relies on
 
 
 #: ``num = a - b`` and ``den`` of each feature (the table of :mod:`sw.spec.features`), as names
@@ -424,8 +426,7 @@ class FoldedFeatureExtractor(FeatureExtractor):
         # bit n - 6 - shift
         windows = [width - 1 - WINDOW_SHIFT - shift
                    for width, shift in zip(widths, spec.shifts)]
-        window_bits = (WINDOW_LIMIT - 1).bit_length()
-        num_bits = max(den_bits, max(windows) + window_bits)
+        num_bits = max(den_bits, max(windows) + WINDOW_BITS)
 
         index = Signal(range(len(names)))
         a, b = Signal(den_bits), Signal(den_bits)
@@ -451,16 +452,14 @@ class FoldedFeatureExtractor(FeatureExtractor):
         shifting = ~divisor[-1]
         shifted = Mux(shifting, divisor << 1, divisor)[:den_bits]
 
-        m.submodules.reciprocals = table = Memory(
-            shape=(int(RECIPROCALS.max())).bit_length(), depth=len(RECIPROCALS),
-            init=[int(r) for r in RECIPROCALS])
+        m.submodules.reciprocals = table = reciprocal_table()
         lookup = table.read_port()
         # read with the divisor the cycle's shift leaves: r is there with the last shift done
         m.d.comb += lookup.addr.eq(shifted[den_bits - MANTISSA_BITS:den_bits - 1])
 
-        window, above = Signal(window_bits), Signal()
-        select(m, index, window, [magnitude[p:p + window_bits] for p in windows], windows)
-        select(m, index, above, [magnitude[p + window_bits:].any() for p in windows], windows)
+        window, above = Signal(WINDOW_BITS), Signal()
+        select(m, index, window, [magnitude[p:p + WINDOW_BITS] for p in windows], windows)
+        select(m, index, above, [magnitude[p + WINDOW_BITS:].any() for p in windows], windows)
         product = window * lookup.data
         quotient = Signal(QUOTIENT_BITS)
         code = feature_code(quotient, negative, ready)
@@ -486,9 +485,7 @@ class FoldedFeatureExtractor(FeatureExtractor):
                 with m.If(steps == 0):
                     m.next = "Product"
             with m.State("Product"):
-                saturated = overflow | above | product[PRODUCT_SHIFT + QUOTIENT_BITS:].any()
-                m.d.sync += quotient.eq(Mux(saturated, (1 << QUOTIENT_BITS) - 1,
-                                            product[PRODUCT_SHIFT:]))
+                m.d.sync += quotient.eq(saturated_quotient(product, overflow | above))
                 m.next = "Code"
             with m.State("Code"):
                 with m.Switch(index):

@@ -29,6 +29,9 @@ from sw.spec.features import (
 #: ``u``'s bits (below :data:`sw.spec.features.WINDOW_LIMIT`) and ``r``'s (257 to 512).
 WINDOW_BITS = (WINDOW_LIMIT - 1).bit_length()
 RECIPROCAL_BITS = int(RECIPROCALS.max()).bit_length()
+#: ``m`` is needed up to 255: from ``2 * FEATURE_LIMIT - 1 = 253`` on, ``q`` saturates.
+QUOTIENT_BITS = 8
+assert (1 << QUOTIENT_BITS) - 3 == 2 * FEATURE_LIMIT - 1  # what feature_code relies on
 #: Copies of the stage-2 registers a code comes from, each with its own code logic, for the
 #: consumers of the codes to share out (:attr:`FeatureQuotient.code_copies`): one code
 #: drives every first-layer output's adders, a net across the chip.
@@ -45,6 +48,21 @@ def feature_code(quotient, negative, ready):
     saturated = quotient[2:].all() & quotient[:2].any()  # m >= 253 = 0b11111101
     limit = Mux(negative, -FEATURE_LIMIT, FEATURE_LIMIT)
     return Mux(ready, Mux(saturated, limit, signed_sum), 0)
+
+
+def saturated_quotient(product, saturated):
+    """``m = product >> 13`` in :data:`QUOTIENT_BITS` bits, 255 when it does not fit or
+    ``saturated`` (``u`` beyond its window)."""
+    m = product >> PRODUCT_SHIFT
+    return Mux(saturated | m[QUOTIENT_BITS:].any(), (1 << QUOTIENT_BITS) - 1,
+               m[:QUOTIENT_BITS])
+
+
+def reciprocal_table(**attrs) -> Memory:
+    """:data:`sw.spec.features.RECIPROCALS` as a ROM, indexed by the 8 mantissa bits below
+    the leading one."""
+    return Memory(shape=RECIPROCAL_BITS, depth=len(RECIPROCALS),
+                  init=[int(r) for r in RECIPROCALS], attrs=attrs or None)
 
 
 def exponent_shape(width: int):
@@ -91,9 +109,7 @@ class DivisorReciprocal(wiring.Component):
         index = ((self.next << (MANTISSA_BITS - 1)) >> leading)[:MANTISSA_BITS - 1]
         # in LUTs: a block RAM's output (5.6 ns after the clock) would start the product's
         # path; a LUT table is read in the cycle before, from the registered index
-        m.submodules.table = table = Memory(shape=RECIPROCAL_BITS, depth=len(RECIPROCALS),
-                                            init=[int(r) for r in RECIPROCALS],
-                                            attrs={"rom_style": "logic"})
+        m.submodules.table = table = reciprocal_table(rom_style="logic")
         read = table.read_port(domain="comb")
         value = Signal(self._width, reset_less=True)
         nonzero = Signal(reset_less=True)
@@ -167,7 +183,6 @@ class FeatureQuotient(wiring.Component):
             # each copy its own registers (kept, or Yosys would merge them into one)
             r = {name: self._register(m, value, f"{name}_{copy}", {"keep": 1})
                  for name, value in stage_2.items()}
-            m_value = r["product"] >> PRODUCT_SHIFT
-            quotient = Mux(r["over"] | m_value[8:].any(), 255, m_value[:8])
+            quotient = saturated_quotient(r["product"], r["over"])
             m.d.comb += code.eq(feature_code(quotient, r["negative_2"], r["ready_2"]))
         return m

@@ -43,6 +43,7 @@ from numba.extending import intrinsic
 from sw.spec.artifact import INT32, QuantizedModel
 from sw.spec.features import (
     FEATURE_LIMIT,
+    MANTISSA_BITS,
     PRODUCT_SHIFT,
     RECIPROCALS,
     WINDOW_LIMIT,
@@ -150,7 +151,7 @@ def code(num, den, shift):
     """The code of ``num / den`` by :func:`sw.spec.features.codes`' rule for one ratio:
     the top bit of ``den`` is one instruction (``ctlz``), its reciprocal a table read."""
     top = 63 - leading_zeros(np.int64(den))
-    r = RECIPROCALS[((den << 8) >> top) - 256]
+    r = RECIPROCALS[((den << (MANTISSA_BITS - 1)) >> top) - 256]
     up = shift + WINDOW_SHIFT - top
     # a left shift saturates u from |num| >= 2**14 on: clamped first, it cannot overflow
     u = min(abs(num), WINDOW_LIMIT) << up if up >= 0 else abs(num) >> -up

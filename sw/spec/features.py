@@ -180,7 +180,7 @@ def codes(num, den, shift) -> np.ndarray:
     magnitude = np.abs(num)
     u = np.where(up >= 0, np.minimum(magnitude, WINDOW_LIMIT) << np.maximum(up, 0),
                  magnitude >> np.maximum(-up, 0))
-    m = np.where(u < WINDOW_LIMIT, (np.minimum(u, WINDOW_LIMIT) * r) >> PRODUCT_SHIFT, 255)
+    m = np.where(u < WINDOW_LIMIT, (u * r) >> PRODUCT_SHIFT, 255)
     magnitude = np.minimum((m + 1) >> 1, FEATURE_LIMIT)
     return (np.sign(num) * magnitude).astype(np.int8)
 

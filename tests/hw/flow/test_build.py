@@ -81,10 +81,10 @@ def run_build(out: Path, board_name: str, model: Path, core_factory=StandInCore,
 
 @pytest.fixture(scope="module")
 def ulx3s(tmp_path_factory, default_model):
-    """The main job: the default trained model, fully parallel, on the ULX3S-85F, with the
-    placement the race keeps for it on two cores (``timing``) run alone: the race's other
-    run would take a core from the rest of the suite for minutes (the race itself is
-    tested in test_placement)."""
+    """The main job: the default trained model, fully parallel, on the ULX3S-85F, with one
+    of the race's two placements on two cores (``timing``, deterministic for a given
+    netlist) run alone: the race's other run would take a core from the rest of the suite
+    for minutes (the race itself is tested in test_placement)."""
     out = tmp_path_factory.mktemp("build")
     model = artifact.save(default_model, out / "model")
     return out, *run_build(out, "ulx3s", model, core_factory=None, placements=("timing",))
